@@ -1,0 +1,1 @@
+"""HTTP edge: FastAPI app factory, authentication and one router per resource."""

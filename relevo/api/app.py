@@ -1,0 +1,84 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+
+from relevo import __version__
+from relevo.api.responses import JSON
+from relevo.api.routes import health, profiles, tracking
+from relevo.errors import RelevoError
+from relevo.services import Services
+from relevo.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def error_body(code: str, message: str, **details: object) -> dict[str, object]:
+    return {"error": {"code": code, "message": message, **details}}
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or Settings()
+    owned = services is None
+    services = services or Services.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.writer.start()
+        background = services.background() if settings.run_profiler else None
+        if background is not None:
+            background.start()
+        try:
+            yield
+        finally:
+            if background is not None:
+                background.stop()
+            services.writer.stop()
+            if owned:
+                services.close()
+
+    app = FastAPI(
+        title="Relevo",
+        version=__version__,
+        summary="Self-hosted personalization engine: tracking, identity resolution, profiles",
+        lifespan=lifespan,
+        default_response_class=JSON,
+    )
+    app.state.services = services
+
+    @app.exception_handler(RelevoError)
+    async def relevo_error(_: Request, error: RelevoError) -> JSON:
+        headers = {}
+        if "retry_after" in error.details:
+            headers["Retry-After"] = str(error.details["retry_after"])
+        return JSON(
+            error_body(error.code, error.message, **error.details),
+            status_code=error.status_code,
+            headers=headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> JSON:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:5]
+        )
+        return JSON(error_body("invalid_request", problems), status_code=400)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> JSON:
+        log.exception("unexpected error", exc_info=error)
+        return JSON(
+            error_body("internal_error", "unexpected server error; it has been logged"),
+            status_code=500,
+        )
+
+    app.include_router(tracking.router)
+    app.include_router(profiles.router)
+    app.include_router(health.router)
+    return app

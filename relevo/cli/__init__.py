@@ -1,0 +1,1 @@
+"""The ``relevo`` command line."""

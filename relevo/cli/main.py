@@ -1,0 +1,236 @@
+"""``relevo``: serve, migrate, manage workspaces, import data, load the demo shop."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from relevo.errors import RelevoError
+from relevo.imports.events import ImportReport, import_messages, open_text, read_jsonl
+from relevo.imports.orders import read_orders
+from relevo.services import Services
+from relevo.settings import Settings
+from relevo.storage import migrate as migrations
+
+app = typer.Typer(help="Relevo: self-hosted personalization engine.", no_args_is_help=True)
+workspace_app = typer.Typer(help="Create and list workspaces (one per shop or site).")
+import_app = typer.Typer(help="Import events or offline orders into a workspace.")
+app.add_typer(workspace_app, name="workspace")
+app.add_typer(import_app, name="import")
+console = Console(stderr=True)
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", envvar="RELEVO_DATABASE_URL", help="Default sqlite:///relevo.db"
+    ),
+]
+
+
+def _settings(database_url: str | None) -> Settings:
+    if database_url:
+        os.environ["RELEVO_DATABASE_URL"] = database_url  # uvicorn workers read it too
+    return Settings()
+
+
+def _services(database_url: str | None) -> Services:
+    services = Services.build(_settings(database_url))
+    if migrations.current_revision(services.db) != migrations.head_revision():
+        before, after = migrations.upgrade(services.db)
+        console.print(f"[dim]database schema upgraded {before or 'empty'} -> {after}[/dim]")
+    return services
+
+
+def _fail(error: RelevoError) -> None:
+    console.print(f"[red]error:[/red] {error.message}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def migrate(database_url: DatabaseOption = None) -> None:
+    """Create or upgrade the database schema to the newest version."""
+    services = Services.build(_settings(database_url))
+    before, after = migrations.upgrade(services.db)
+    console.print(f"schema at {after} (was {before or 'empty'})")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Start the HTTP API (creates or upgrades the schema first)."""
+    import uvicorn
+
+    _services(database_url).close()
+    console.print(
+        f"Relevo listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)"
+    )
+    uvicorn.run(
+        "relevo.api.asgi:create",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@workspace_app.command("create")
+def workspace_create(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create a workspace and print its write key (public) and secret key (shown once)."""
+    services = _services(database_url)
+    try:
+        created = services.workspaces.create(name)
+    except RelevoError as error:
+        _fail(error)
+        return
+    _print_keys(created.workspace.name, created.workspace.write_key, created.secret_key, as_json)
+
+
+def _print_keys(name: str, write_key: str, secret: str, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"name": name, "write_key": write_key, "secret_key": secret}))
+        return
+    typer.echo(f"workspace:  {name}")
+    typer.echo(f"write key:  {write_key}   (public: put it in web pages and SDKs)")
+    typer.echo(f"secret key: {secret}   (server-side only; shown once)")
+
+
+@workspace_app.command("list")
+def workspace_list(database_url: DatabaseOption = None) -> None:
+    """List workspaces and their write keys."""
+    for workspace in _services(database_url).workspaces.list():
+        typer.echo(f"{workspace.name}\t{workspace.write_key}")
+
+
+@workspace_app.command("rotate-secret")
+def workspace_rotate(name: str, database_url: DatabaseOption = None) -> None:
+    """Issue a new secret key; the old one stops working."""
+    services = _services(database_url)
+    try:
+        rotated = services.workspaces.rotate_secret(name)
+    except RelevoError as error:
+        _fail(error)
+        return
+    _print_keys(name, rotated.workspace.write_key, rotated.secret_key, False)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def _run_import(
+    services: Services,
+    workspace_name: str,
+    messages: Callable[[], Iterator[tuple[int, Any]]],
+    description: str,
+    total: int | None,
+) -> ImportReport:
+    try:
+        workspace = services.workspaces.by_name(workspace_name)
+    except RelevoError as error:
+        _fail(error)
+        raise
+    report = ImportReport()
+    with _progress() as progress:
+        task = progress.add_task(description, total=total)
+        import_messages(
+            services.ingest,
+            workspace.id,
+            messages(),
+            report,
+            on_progress=lambda n: progress.advance(task, n),
+        )
+        profiles = progress.add_task("profiles", total=None)
+        processed = services.materializer.catch_up()
+        progress.update(profiles, completed=processed, total=processed)
+    console.print(
+        f"{report.lines} lines: {report.stored} stored, {report.duplicates} already stored, "
+        f"{len(report.rejected)} rejected"
+    )
+    for line, reason in report.rejected[:20]:
+        console.print(f"  [yellow]line {line}[/yellow]: {reason}")
+    if len(report.rejected) > 20:
+        console.print(f"  ... and {len(report.rejected) - 20} more (all kept in quarantine)")
+    return report
+
+
+def _count_lines(path: Path) -> int:
+    with open_text(path) as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+@import_app.command("events")
+def import_events(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="JSONL, may be gzipped")
+    ],
+    workspace: Annotated[str, typer.Option(help="Workspace name")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Import Segment-format messages, one per line (re-running stores nothing twice)."""
+    services = _services(database_url)
+
+    def lines() -> Iterator[tuple[int, Any]]:
+        with open_text(file) as handle:
+            yield from read_jsonl(handle)
+
+    report = _run_import(services, workspace, lines, "events", _count_lines(file))
+    raise typer.Exit(1 if report.rejected else 0)
+
+
+@import_app.command("orders")
+def import_orders(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, may be gzipped")],
+    workspace: Annotated[str, typer.Option(help="Workspace name")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Import offline/POS orders (one row per order line, keyed by customer_id or email)."""
+    services = _services(database_url)
+    report = _run_import(services, workspace, lambda: read_orders(file), "orders", None)
+    raise typer.Exit(1 if report.rejected else 0)
+
+
+@app.command()
+def demo(
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the API after loading")
+    ] = True,
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Load the demo shop (UCI Online Retail, CC BY 4.0) and start Relevo."""
+    from relevo.demo.loader import load_demo
+
+    services = _services(database_url)
+    keys = load_demo(services, _progress)
+    services.close()
+    typer.echo("")
+    _print_keys("demo", keys.workspace.write_key, keys.secret_key, False)
+    typer.echo(
+        f"try:  curl -H 'Authorization: Bearer {keys.secret_key}' "
+        f"http://127.0.0.1:{port}/v1/profiles/user_id/12347"
+    )
+    if serve_after:
+        serve(port=port, database_url=database_url)

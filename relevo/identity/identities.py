@@ -1,0 +1,113 @@
+"""The identities a Segment message carries, normalised so the same person matches."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+ANONYMOUS_ID = "anonymous_id"
+USER_ID = "user_id"
+EMAIL = "email"
+PHONE = "phone"
+STANDARD_KINDS = (ANONYMOUS_ID, USER_ID, EMAIL, PHONE)
+
+Identity = tuple[str, str]
+
+_KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_MAX_VALUE = 255
+
+
+def normalise_email(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    email = value.strip().lower()
+    if "@" not in email or len(email) > _MAX_VALUE or email.startswith("@"):
+        return None
+    return email
+
+
+def normalise_phone(value: object) -> str | None:
+    """Digits only, keeping a leading + (E.164 style), so '+44 20 7946-0000' == '+442079460000'."""
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    digits = re.sub(r"\D", "", value)
+    if len(digits) < 6:
+        return None
+    return ("+" if value.strip().startswith("+") else "") + digits
+
+
+def normalise_kind(kind: str) -> str | None:
+    kind = kind.strip().lower().replace("-", "_").replace(" ", "_")
+    if kind in ("userid", "user"):
+        return USER_ID
+    if kind in ("anonymousid", "anonymous"):
+        return ANONYMOUS_ID
+    return kind if _KIND_RE.match(kind) else None
+
+
+def message_identities(message: Mapping[str, Any]) -> list[Identity]:
+    """Identities in a validated message, strongest first, without duplicates."""
+    found: list[Identity] = []
+    user_id = message.get("userId")
+    if user_id:
+        found.append((USER_ID, str(user_id)))
+    anonymous_id = message.get("anonymousId")
+    if anonymous_id:
+        found.append((ANONYMOUS_ID, str(anonymous_id)))
+    previous_id = message.get("previousId")
+    if message.get("type") == "alias" and previous_id:
+        # Resolved against known user ids by storage; an unknown previous id is an anonymous id.
+        found.append((ANONYMOUS_ID, str(previous_id)))
+    trait_sources: list[Mapping[str, Any]] = []
+    if message.get("type") == "identify" and isinstance(message.get("traits"), Mapping):
+        trait_sources.append(message["traits"])
+    context = message.get("context")
+    if isinstance(context, Mapping):
+        if isinstance(context.get("traits"), Mapping):
+            trait_sources.append(context["traits"])
+        external_ids = context.get("externalIds")
+        if isinstance(external_ids, list):
+            for external in external_ids:
+                if isinstance(external, Mapping):
+                    found.extend(_external_identity(external))
+    for traits in trait_sources:
+        email = normalise_email(traits.get("email"))
+        if email:
+            found.append((EMAIL, email))
+        phone = normalise_phone(traits.get("phone"))
+        if phone:
+            found.append((PHONE, phone))
+    return list(dict.fromkeys(i for i in found if 0 < len(i[1]) <= _MAX_VALUE))
+
+
+def _external_identity(external: Mapping[str, Any]) -> list[Identity]:
+    raw_kind, raw_id = external.get("type"), external.get("id")
+    if not isinstance(raw_kind, str) or not isinstance(raw_id, str | int) or raw_id == "":
+        return []
+    kind = normalise_kind(raw_kind)
+    if kind is None or kind in (USER_ID, ANONYMOUS_ID):
+        return []  # only the userId/anonymousId fields set those: one of each per message
+    if kind == EMAIL:
+        email = normalise_email(raw_id)
+        return [(EMAIL, email)] if email else []
+    if kind == PHONE:
+        phone = normalise_phone(raw_id)
+        return [(PHONE, phone)] if phone else []
+    return [(kind, str(raw_id))]
+
+
+def normalise_lookup(kind: str, value: str) -> Identity | None:
+    """The identity an API caller means by ``/profiles/{kind}/{value}``."""
+    normal_kind = normalise_kind(kind)
+    if normal_kind is None:
+        return None
+    if normal_kind == EMAIL:
+        email = normalise_email(value)
+        return (EMAIL, email) if email else None
+    if normal_kind == PHONE:
+        phone = normalise_phone(value)
+        return (PHONE, phone) if phone else None
+    return (normal_kind, value)

@@ -1,0 +1,1 @@
+"""Bulk imports: Segment-format event files and offline/POS order files."""

@@ -1,0 +1,196 @@
+"""Fold events into a profile's computed attributes: a pure function over plain dicts.
+
+The computed state is JSON and stored with the profile; ``apply_event`` is used both for
+incremental updates (new events in log order) and for full rebuilds after a merge (all events
+of the person sorted by time), so both paths give the same answer for in-order events.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from relevo.profiles.device import device_from_context
+from relevo.profiles.traffic import touch_from_message
+
+PRODUCT_VIEWED = "Product Viewed"
+PRODUCT_ADDED = "Product Added"
+ORDER_COMPLETED = "Order Completed"
+ORDER_REFUNDED = "Order Refunded"
+INTEREST_WEIGHTS = {
+    PRODUCT_VIEWED: 1.0,
+    "Product Clicked": 0.5,
+    PRODUCT_ADDED: 3.0,
+    ORDER_COMPLETED: 5.0,
+}
+MAX_INTERESTS = 50
+
+
+@dataclass(frozen=True)
+class ProfileRules:
+    session_timeout_ms: int = 30 * 60_000
+    interest_half_life_ms: float = 30 * 86_400_000.0
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """The columns of a stored event the computation needs."""
+
+    seq: int
+    type: str
+    event: str | None
+    timestamp: int
+    payload: dict[str, Any]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def order_revenue(properties: dict[str, Any]) -> float:
+    """Segment's order value: revenue, else total, else the sum over products."""
+    for key in ("revenue", "total", "value"):
+        number = _number(properties.get(key))
+        if number is not None:
+            return number
+    total = 0.0
+    for product in _products(properties):
+        price = _number(product.get("price")) or 0.0
+        quantity = _number(product.get("quantity"))
+        total += price * (quantity if quantity is not None else 1.0)
+    return total
+
+
+def _products(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    products = properties.get("products")
+    if isinstance(products, list):
+        return [p for p in products if isinstance(p, dict)]
+    return [properties] if properties.get("product_id") or properties.get("sku") else []
+
+
+def _add_interest(
+    bucket: dict[str, list[float]], key: Any, weight: float, at: int, half_life: float
+) -> None:
+    if not isinstance(key, str) or not key.strip():
+        return
+    key = key.strip()
+    score, ref = bucket.get(key, [0.0, float(at)])
+    if at >= ref:
+        score = score * 0.5 ** ((at - ref) / half_life) + weight
+        ref = float(at)
+    else:
+        score += weight * 0.5 ** ((ref - at) / half_life)
+    bucket[key] = [score, ref]
+    if len(bucket) > MAX_INTERESTS:
+        weakest = min(bucket, key=lambda k: bucket[k][0] * 0.5 ** ((at - bucket[k][1]) / half_life))
+        del bucket[weakest]
+
+
+def top_interests(
+    bucket: dict[str, list[float]], now_ms: int, half_life: float, limit: int = 5
+) -> list[dict[str, Any]]:
+    scored = [
+        (key, score * 0.5 ** (max(0.0, now_ms - ref) / half_life))
+        for key, (score, ref) in bucket.items()
+    ]
+    scored.sort(key=lambda item: (-item[1], item[0]))
+    return [{"name": key, "score": round(score, 4)} for key, score in scored[:limit]]
+
+
+def _count(state: dict[str, Any], key: str, by: float = 1) -> None:
+    state[key] = state.get(key, 0) + by
+
+
+def apply_event(state: dict[str, Any], record: EventRecord, rules: ProfileRules) -> None:
+    """Update ``state`` in place with one event."""
+    ts = record.timestamp
+    payload = record.payload
+    context = payload.get("context") if isinstance(payload.get("context"), dict) else None
+    properties = payload.get("properties") if isinstance(payload.get("properties"), dict) else {}
+    properties = properties or {}
+
+    last_seen = state.get("last_seen")
+    if last_seen is None or ts - last_seen > rules.session_timeout_ms:
+        _count(state, "sessions")
+        state["session_started_at"] = ts
+        state["session_touch"] = {"channel": "direct"}
+    touch = touch_from_message(payload)
+    if touch is not None and (
+        state.get("session_touch", {}).get("channel") == "direct"
+        or ts == state.get("session_started_at")
+    ):
+        state["session_touch"] = touch
+    if "first_seen" not in state or ts < state["first_seen"]:
+        state["first_seen"] = ts
+        if touch is not None:
+            state["first_touch"] = touch
+    elif touch is not None and "first_touch" not in state:
+        state["first_touch"] = touch
+    if last_seen is None or ts > last_seen:
+        state["last_seen"] = ts
+    _count(state, "events")
+
+    if context:
+        device = device_from_context(context)
+        if device is not None and ts >= state.get("device_at", 0):
+            state["device"] = device
+            state["device_at"] = ts
+        consent = context.get("consent")
+        if isinstance(consent, dict) and ts >= state.get("consent_at", 0):
+            state["consent"] = consent.get("categoryPreferences", consent)
+            state["consent_at"] = ts
+
+    kind = record.type
+    if kind == "page":
+        _count(state, "page_views")
+    elif kind == "screen":
+        _count(state, "screen_views")
+    elif kind == "track" and record.event:
+        _apply_track(state, record.event, properties, ts, rules)
+
+
+def _apply_track(
+    state: dict[str, Any], name: str, properties: dict[str, Any], ts: int, rules: ProfileRules
+) -> None:
+    counts = state.setdefault("event_counts", {})
+    counts[name] = counts.get(name, 0) + 1
+    if name == PRODUCT_VIEWED:
+        _count(state, "product_views")
+    elif name == PRODUCT_ADDED:
+        _count(state, "cart_adds")
+    elif name == ORDER_COMPLETED:
+        _count(state, "orders")
+        state["revenue"] = round(state.get("revenue", 0.0) + order_revenue(properties), 2)
+        if ts >= state.get("last_order_at", 0):
+            state["last_order_at"] = ts
+        if ts < state.get("first_order_at", ts + 1):
+            state["first_order_at"] = ts
+    elif name == ORDER_REFUNDED:
+        state["refunded"] = round(state.get("refunded", 0.0) + abs(order_revenue(properties)), 2)
+    weight = INTEREST_WEIGHTS.get(name)
+    if weight is None:
+        return
+    interests = state.setdefault("interests", {"categories": {}, "brands": {}})
+    for product in _products(properties):
+        half_life = rules.interest_half_life_ms
+        _add_interest(interests["categories"], product.get("category"), weight, ts, half_life)
+        _add_interest(interests["brands"], product.get("brand"), weight, ts, half_life)
+
+
+def rebuild(records: list[EventRecord], rules: ProfileRules) -> dict[str, Any]:
+    """The state of a profile computed from all of its events."""
+    state: dict[str, Any] = {}
+    for record in sorted(records, key=lambda r: (r.timestamp, r.seq)):
+        apply_event(state, record, rules)
+    return state

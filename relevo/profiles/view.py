@@ -1,0 +1,75 @@
+"""The profile as the API shows it: identities, traits and computed attributes, judged now."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from relevo.profiles.lifecycle import LifecycleThresholds, lifecycle_stage
+from relevo.profiles.state import ProfileRules, top_interests
+from relevo.profiles.traits import declared_preferences
+from relevo.storage.person_store import Person
+
+_TIMES = ("first_seen", "last_seen", "last_order_at", "first_order_at", "session_started_at")
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def computed_view(
+    computed: dict[str, Any], now_ms: int, rules: ProfileRules, thresholds: LifecycleThresholds
+) -> dict[str, Any]:
+    orders = int(computed.get("orders", 0))
+    revenue = float(computed.get("revenue", 0.0))
+    interests = computed.get("interests", {})
+    half_life = rules.interest_half_life_ms
+    return {
+        **{key: iso(computed.get(key)) for key in _TIMES},
+        "sessions": computed.get("sessions", 0),
+        "events": computed.get("events", 0),
+        "page_views": computed.get("page_views", 0),
+        "screen_views": computed.get("screen_views", 0),
+        "product_views": computed.get("product_views", 0),
+        "cart_adds": computed.get("cart_adds", 0),
+        "orders": orders,
+        "revenue": round(revenue, 2),
+        "refunded": computed.get("refunded", 0.0),
+        "average_order_value": round(revenue / orders, 2) if orders else None,
+        "lifecycle_stage": lifecycle_stage(computed, now_ms, thresholds),
+        "top_categories": top_interests(interests.get("categories", {}), now_ms, half_life),
+        "top_brands": top_interests(interests.get("brands", {}), now_ms, half_life),
+        "device": computed.get("device"),
+        "first_touch": computed.get("first_touch"),
+        "current_session_touch": computed.get("session_touch"),
+        "event_counts": computed.get("event_counts", {}),
+    }
+
+
+def profile_view(
+    person: Person, now_ms: int, rules: ProfileRules, thresholds: LifecycleThresholds
+) -> dict[str, Any]:
+    traits = person.traits
+    consent = person.computed.get("consent")
+    if consent is None and isinstance(traits.get("consent"), dict):
+        consent = traits["consent"]
+    return {
+        "profile_id": person.profile_id,
+        "created_at": iso(person.created_at),
+        "updated_at": iso(person.updated_at),
+        "identities": [
+            {"kind": i["kind"], "value": i["value"], "first_seen": iso(i["first_seen_ms"])}
+            for i in person.identities
+        ],
+        "merged_profile_ids": person.merged_ids,
+        "traits": traits,
+        "preferences": declared_preferences(traits),
+        "consent": consent,
+        "computed": computed_view(person.computed, now_ms, rules, thresholds),
+    }

@@ -1,0 +1,54 @@
+"""Typed settings, read from ``RELEVO_*`` environment variables.
+
+Built by the app factory and the CLI, never at import time, so tests can run several
+configurations in one process.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///relevo.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RELEVO_", extra="forbid")
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL: sqlite:///path.db (embedded) or postgresql+psycopg://...",
+    )
+    database_schema: str | None = Field(
+        None, description="PostgreSQL schema to use (tests give each run its own)."
+    )
+    sqlite_synchronous: str = Field(
+        "FULL", description="SQLite PRAGMA synchronous; FULL survives power loss, not only kill -9."
+    )
+    session_timeout_minutes: int = Field(30, ge=1, description="Inactivity that ends a session.")
+    lapsed_after_days: int = Field(
+        300, ge=1, description="A customer with no order for this long is 'lapsed' (~10 months)."
+    )
+    interest_half_life_days: float = Field(
+        30.0, gt=0, description="Half-life of the time decay of category and brand interest."
+    )
+    max_anonymous_ids_per_profile: int = Field(
+        200, ge=1, description="Merge guard: a profile never absorbs more anonymous ids than this."
+    )
+    ingest_max_batch_messages: int = Field(
+        2000, ge=1, description="Group commit: at most this many messages per transaction."
+    )
+    ingest_max_pending_requests: int = Field(
+        256, ge=1, description="Back-pressure: requests waiting for the writer before 503."
+    )
+    profiler_interval_seconds: float = Field(
+        0.05, gt=0, description="How often the profile materializer polls the event log."
+    )
+    profiler_chunk_events: int = Field(5000, ge=1, description="Events per materializer step.")
+    run_profiler: bool = Field(
+        True, description="Run the profile materializer inside the API process (one holds a lease)."
+    )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,112 @@
+"""Engines and transactions for the two supported databases.
+
+SQLite: WAL journal, one writer at a time; write transactions start with ``BEGIN IMMEDIATE`` so a
+writer never fails half-way on a lock upgrade. PostgreSQL: one engine; work that must be
+serialised (identity resolution at ingest) takes a transaction-scoped advisory lock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.pool import NullPool
+
+from relevo.settings import Settings
+
+INGEST_LOCK_KEY = 0x5E1E_0001  # advisory lock id that serialises identity resolution
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _json_loads(value: Any) -> Any:
+    # SQLite's JSON columns have NUMERIC affinity: a scalar like '30' comes back as a number.
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+class Database:
+    """The connection pools of one Relevo database, for SQLite or PostgreSQL."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.url = settings.database_url
+        self.is_sqlite = settings.is_sqlite
+        self.schema = settings.database_schema
+        common: dict[str, Any] = {
+            "json_serializer": _json_dumps,
+            "json_deserializer": _json_loads,
+        }
+        if self.is_sqlite:
+            self.write_engine = self._sqlite_engine(settings, immediate=True, **common)
+            self.read_engine = self._sqlite_engine(settings, immediate=False, **common)
+        else:
+            connect_args: dict[str, Any] = {}
+            if self.schema:
+                if not re.fullmatch(r"[a-z_][a-z0-9_]*", self.schema):
+                    raise ValueError(f"invalid schema name {self.schema!r}")
+                connect_args["options"] = f"-c search_path={self.schema}"
+            self.write_engine = create_engine(
+                self.url,
+                connect_args=connect_args,
+                pool_size=8,
+                max_overflow=8,
+                pool_pre_ping=True,
+                **common,
+            )
+            self.read_engine = self.write_engine
+
+    @staticmethod
+    def _sqlite_engine(settings: Settings, *, immediate: bool, **kwargs: Any) -> Engine:
+        engine = create_engine(
+            settings.database_url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=NullPool if ":memory:" in settings.database_url else None,
+            **kwargs,
+        )
+        synchronous = settings.sqlite_synchronous.upper()
+        if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError(
+                f"RELEVO_SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA, not {synchronous}"
+            )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Take transaction control away from the sqlite3 module; we emit BEGIN ourselves.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction, committed when the block ends without an exception."""
+        with self.write_engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.read_engine.connect() as conn:
+            yield conn
+
+    def lock_ingest(self, conn: Connection) -> None:
+        """Serialise identity resolution (SQLite's BEGIN IMMEDIATE already does)."""
+        if not self.is_sqlite:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK_KEY})
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()

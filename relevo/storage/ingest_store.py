@@ -1,0 +1,311 @@
+"""Writes a batch of validated messages in one transaction: identity resolution, events, quarantine.
+
+Identity resolution runs under a lock (SQLite: the write lock; PostgreSQL: an advisory lock), so
+two workers can never create two profiles for one new identity or merge the same profiles twice.
+The commit order of events then equals their ``seq`` order, which the profile materializer's
+checkpoint relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import Connection, insert, select, tuple_, update
+
+from relevo.identity.identities import ANONYMOUS_ID, USER_ID, Identity
+from relevo.identity.resolution import MessageIdentities, ProfileFacts, plan_resolution
+from relevo.storage import schema as t
+from relevo.storage.database import Database
+from relevo.tracking.messages import RejectedMessage, TrackedMessage
+
+_CHUNK = 400  # bound on the number of bind parameters in one IN (...) list
+
+
+@dataclass(frozen=True)
+class IngestJob:
+    workspace_id: int
+    messages: Sequence[TrackedMessage]
+    rejected: Sequence[RejectedMessage]
+    source: str = "api"
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    stored: int
+    duplicates: int
+    quarantined: int
+    merges: int
+    refused_merges: int
+
+
+def _chunks(items: Sequence[object], size: int = _CHUNK) -> Iterable[Sequence[object]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def empty_profile_row(workspace_id: int, now_ms: int) -> dict[str, object]:
+    return {
+        "workspace_id": workspace_id,
+        "created_at": now_ms,
+        "updated_at": now_ms,
+        "traits": {},
+        "trait_times": {},
+        "computed": {},
+    }
+
+
+class IngestStore:
+    def __init__(self, db: Database, max_anonymous_ids: int) -> None:
+        self.db = db
+        self.max_anonymous_ids = max_anonymous_ids
+
+    def write(
+        self,
+        workspace_id: int,
+        messages: Sequence[TrackedMessage],
+        rejected: Sequence[RejectedMessage],
+        now_ms: int,
+        source: str = "api",
+    ) -> StoredBatch:
+        return self.write_many([IngestJob(workspace_id, messages, rejected, source)], now_ms)[0]
+
+    def write_many(self, jobs: Sequence[IngestJob], now_ms: int) -> list[StoredBatch]:
+        """Store several requests' messages in one transaction (group commit)."""
+        results = []
+        with self.db.write() as conn:
+            self.db.lock_ingest(conn)
+            for job in jobs:
+                fresh = self._drop_duplicates(conn, job.workspace_id, job.messages)
+                merges, refused = self._store_events(conn, job.workspace_id, fresh, now_ms)
+                if job.rejected:
+                    conn.execute(
+                        insert(t.quarantine),
+                        [
+                            _quarantine_row(job.workspace_id, r, now_ms, job.source)
+                            for r in job.rejected
+                        ],
+                    )
+                results.append(
+                    StoredBatch(
+                        len(fresh),
+                        len(job.messages) - len(fresh),
+                        len(job.rejected),
+                        merges,
+                        refused,
+                    )
+                )
+        return results
+
+    def _drop_duplicates(
+        self, conn: Connection, workspace_id: int, messages: Sequence[TrackedMessage]
+    ) -> list[TrackedMessage]:
+        ids = list({m.message_id for m in messages})
+        seen: set[str] = set()
+        for chunk in _chunks(ids):
+            rows = conn.execute(
+                select(t.events.c.message_id).where(
+                    t.events.c.workspace_id == workspace_id, t.events.c.message_id.in_(chunk)
+                )
+            )
+            seen.update(r[0] for r in rows)
+        fresh = []
+        for message in messages:
+            if message.message_id not in seen:
+                seen.add(message.message_id)
+                fresh.append(message)
+        return fresh
+
+    def _known_identities(
+        self, conn: Connection, workspace_id: int, identities: list[Identity]
+    ) -> dict[Identity, int]:
+        c = t.identities.c
+        known: dict[Identity, int] = {}
+        for chunk in _chunks(identities):
+            rows = conn.execute(
+                select(c.kind, c.value, c.profile_id).where(
+                    c.workspace_id == workspace_id, tuple_(c.kind, c.value).in_(chunk)
+                )
+            )
+            known.update(((kind, value), profile) for kind, value, profile in rows)
+        return known
+
+    def _profile_facts(self, conn: Connection, profile_ids: list[int]) -> dict[int, ProfileFacts]:
+        c = t.identities.c
+        facts = {p: ProfileFacts() for p in profile_ids}
+        for chunk in _chunks(profile_ids):
+            rows = conn.execute(
+                select(c.profile_id, c.kind, c.value).where(
+                    c.profile_id.in_(chunk), c.kind.in_((USER_ID, ANONYMOUS_ID))
+                )
+            )
+            for profile, kind, value in rows:
+                if kind == USER_ID:
+                    facts[profile].user_ids.add(value)
+                else:
+                    facts[profile].anonymous_ids += 1
+        return facts
+
+    def _alias_previous_ids(
+        self, messages: Sequence[TrackedMessage], known: dict[Identity, int]
+    ) -> list[list[Identity]]:
+        # alias.previousId may be an earlier userId rather than an anonymousId.
+        result = []
+        for m in messages:
+            identities = m.identities
+            if m.type == "alias":
+                previous = str(m.payload.get("previousId"))
+                if (USER_ID, previous) in known:
+                    identities = [
+                        (USER_ID, previous) if i == (ANONYMOUS_ID, previous) else i
+                        for i in identities
+                    ]
+            result.append(identities)
+        return result
+
+    def _store_events(
+        self, conn: Connection, workspace_id: int, messages: list[TrackedMessage], now_ms: int
+    ) -> tuple[int, int]:
+        if not messages:
+            return 0, 0
+        wanted = list({i for m in messages for i in m.identities})
+        alias_previous = [
+            (USER_ID, str(m.payload.get("previousId"))) for m in messages if m.type == "alias"
+        ]
+        known = self._known_identities(conn, workspace_id, wanted + alias_previous)
+        identity_lists = self._alias_previous_ids(messages, known)
+        facts = self._profile_facts(conn, sorted(set(known.values())))
+        plan = plan_resolution(
+            [
+                MessageIdentities(ids, explicit_merge=m.type == "alias")
+                for ids, m in zip(identity_lists, messages, strict=True)
+            ],
+            known,
+            facts,
+            self.max_anonymous_ids,
+        )
+
+        real: dict[int, int] = {}
+        if plan.new_profiles:
+            rows = [empty_profile_row(workspace_id, now_ms) for _ in plan.new_profiles]
+            created = conn.execute(
+                insert(t.profiles).returning(t.profiles.c.id, sort_by_parameter_order=True), rows
+            ).scalars()
+            real = dict(zip(plan.new_profiles, created, strict=True))
+
+        def pid(profile: int) -> int:
+            return real[profile] if profile < 0 else profile
+
+        for merge in plan.merges:
+            self._apply_merge(conn, workspace_id, merge.survivor, merge.merged)
+        history = [
+            {
+                "workspace_id": workspace_id,
+                "survivor_id": m.survivor,
+                "merged_id": m.merged,
+                "status": "merged",
+                "reason": m.reason,
+                "identities": [list(i) for i in m.identities],
+                "message_id": messages[m.message_index].message_id,
+                "created_at": now_ms,
+            }
+            for m in plan.merges
+        ] + [
+            {
+                "workspace_id": workspace_id,
+                "survivor_id": pid(r.kept),
+                "merged_id": pid(r.other),
+                "status": "refused",
+                "reason": r.reason,
+                "identities": [list(i) for i in r.identities],
+                "message_id": messages[r.message_index].message_id,
+                "created_at": now_ms,
+            }
+            for r in plan.refusals
+        ]
+        if history:
+            conn.execute(insert(t.merges), history)
+        if plan.new_identities:
+            conn.execute(
+                insert(t.identities),
+                [
+                    {
+                        "workspace_id": workspace_id,
+                        "kind": kind,
+                        "value": value,
+                        "profile_id": pid(profile),
+                        "created_at": now_ms,
+                    }
+                    for (kind, value), profile in plan.new_identities.items()
+                ],
+            )
+        conn.execute(
+            insert(t.events),
+            [
+                {
+                    "workspace_id": workspace_id,
+                    "message_id": m.message_id,
+                    "profile_id": pid(profile),
+                    "type": m.type,
+                    "event": m.event,
+                    "anonymous_id": m.anonymous_id,
+                    "user_id": m.user_id,
+                    "timestamp": m.timestamp_ms,
+                    "received_at": m.received_at_ms,
+                    "payload": m.payload,
+                }
+                for m, profile in zip(messages, plan.message_profiles, strict=True)
+            ],
+        )
+        return len(plan.merges), len(plan.refusals)
+
+    @staticmethod
+    def _apply_merge(conn: Connection, workspace_id: int, survivor: int, merged: int) -> None:
+        """Move everything of ``merged`` to ``survivor``; the materializer rebuilds the survivor."""
+        conn.execute(
+            update(t.identities)
+            .where(t.identities.c.profile_id == merged)
+            .values(profile_id=survivor)
+        )
+        conn.execute(
+            update(t.events).where(t.events.c.profile_id == merged).values(profile_id=survivor)
+        )
+        conn.execute(
+            update(t.trait_changes)
+            .where(t.trait_changes.c.profile_id == merged)
+            .values(profile_id=survivor)
+        )
+        p = t.profiles.c
+        conn.execute(
+            update(t.profiles)
+            .where((p.id == merged) | (p.merged_into == merged))
+            .values(merged_into=survivor)
+        )
+        conn.execute(
+            update(t.profiles).where(p.id == survivor).values(rebuild_gen=p.rebuild_gen + 1)
+        )
+
+
+def _quarantine_row(
+    workspace_id: int, rejected: RejectedMessage, now_ms: int, source: str
+) -> dict[str, object]:
+    raw = rejected.raw
+    payload = raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode()
+    email = None
+    if isinstance(raw, dict):
+        traits = raw.get("traits")
+        if isinstance(traits, dict) and isinstance(traits.get("email"), str):
+            email = traits["email"]
+    return {
+        "workspace_id": workspace_id,
+        "received_at": now_ms,
+        "source": source,
+        "position": rejected.index,
+        "reason": rejected.reason,
+        "message_id": rejected.message_id,
+        "anonymous_id": rejected.anonymous_id,
+        "user_id": rejected.user_id,
+        "email": email.strip().lower() if email else None,
+        "payload": payload,
+    }

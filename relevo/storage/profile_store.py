@@ -1,0 +1,233 @@
+"""What the profile materializer reads and writes: the event log after a checkpoint, profile
+rows, and the lease that makes one process the materializer."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from sqlalchemy import Connection, bindparam, insert, select, text, update
+
+from relevo.profiles.state import EventRecord
+from relevo.profiles.traits import TraitChange
+from relevo.storage import schema as t
+from relevo.storage.database import Database
+
+MATERIALIZER_LOCK_KEY = 0x5E1E_0002
+CHECKPOINT = "profiles"
+
+
+@dataclass
+class StoredEvent:
+    record: EventRecord
+    workspace_id: int
+    profile_id: int
+    message_id: str
+
+
+@dataclass
+class ProfileRow:
+    id: int
+    workspace_id: int
+    merged_into: int | None
+    rebuild_gen: int
+    built_gen: int
+    traits: dict[str, Any]
+    trait_times: dict[str, int]
+    computed: dict[str, Any]
+
+
+@dataclass
+class ProfileUpdate:
+    row: ProfileRow
+    changes: list[TraitChange]
+
+
+_PROFILE_COLUMNS = (
+    t.profiles.c.id,
+    t.profiles.c.workspace_id,
+    t.profiles.c.merged_into,
+    t.profiles.c.rebuild_gen,
+    t.profiles.c.built_gen,
+    t.profiles.c.traits,
+    t.profiles.c.trait_times,
+    t.profiles.c.computed,
+)
+
+
+def _event_columns() -> tuple[Any, ...]:
+    c = t.events.c
+    return (
+        c.seq,
+        c.workspace_id,
+        c.profile_id,
+        c.message_id,
+        c.type,
+        c.event,
+        c.timestamp,
+        c.payload,
+    )
+
+
+def _stored_event(row: Any) -> StoredEvent:
+    seq, workspace_id, profile_id, message_id, kind, name, timestamp, payload = row
+    return StoredEvent(
+        EventRecord(seq, kind, name, timestamp, payload), workspace_id, profile_id, message_id
+    )
+
+
+class ProfileStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._lock_file: IO[bytes] | None = None
+        self._lock_conn: Connection | None = None
+
+    # -- lease: one materializer at a time across processes ------------------------------
+    def try_acquire_lease(self) -> bool:
+        if self.holds_lease():
+            return True
+        if self.db.is_sqlite:
+            path = self.db.url.split("///", 1)[-1] + ".materializer.lock"
+            handle = open(path if ":memory:" not in path else os.devnull, "ab")  # noqa: SIM115
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                return False
+            self._lock_file = handle
+            return True
+        conn = self.db.write_engine.connect()
+        got = conn.execute(
+            text("SELECT pg_try_advisory_lock(:k)"), {"k": MATERIALIZER_LOCK_KEY}
+        ).scalar()
+        conn.commit()
+        if got:
+            self._lock_conn = conn
+            return True
+        conn.close()
+        return False
+
+    def holds_lease(self) -> bool:
+        return self._lock_file is not None or self._lock_conn is not None
+
+    def release_lease(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+        if self._lock_conn is not None:
+            self._lock_conn.close()  # closing the session releases the advisory lock
+            self._lock_conn = None
+
+    # -- reads ------------------------------------------------------------------------------
+    def checkpoint(self) -> int:
+        with self.db.read() as conn:
+            value = conn.execute(
+                select(t.checkpoints.c.position).where(t.checkpoints.c.name == CHECKPOINT)
+            ).scalar()
+        return int(value or 0)
+
+    def events_after(self, seq: int, limit: int) -> list[StoredEvent]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(*_event_columns())
+                .where(t.events.c.seq > seq)
+                .order_by(t.events.c.seq)
+                .limit(limit)
+            )
+            return [_stored_event(r) for r in rows]
+
+    def latest_seq(self) -> int:
+        with self.db.read() as conn:
+            return int(
+                conn.execute(
+                    select(t.events.c.seq).order_by(t.events.c.seq.desc()).limit(1)
+                ).scalar()
+                or 0
+            )
+
+    def load_profiles(self, ids: Iterable[int]) -> dict[int, ProfileRow]:
+        wanted = sorted(set(ids))
+        found: dict[int, ProfileRow] = {}
+        with self.db.read() as conn:
+            for start in range(0, len(wanted), 400):
+                rows = conn.execute(
+                    select(*_PROFILE_COLUMNS).where(
+                        t.profiles.c.id.in_(wanted[start : start + 400])
+                    )
+                )
+                for row in rows:
+                    found[row[0]] = ProfileRow(*row)
+        return found
+
+    def profiles_awaiting_rebuild(self, limit: int = 100) -> list[int]:
+        p = t.profiles.c
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(p.id)
+                .where(p.rebuild_gen > p.built_gen, p.merged_into.is_(None))
+                .limit(limit)
+            )
+            return [r[0] for r in rows]
+
+    def events_of_profile(self, profile_id: int, up_to_seq: int) -> list[StoredEvent]:
+        c = t.events.c
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(*_event_columns()).where(c.profile_id == profile_id, c.seq <= up_to_seq)
+            )
+            return [_stored_event(r) for r in rows]
+
+    # -- writes -----------------------------------------------------------------------------
+    def save(self, updates: Sequence[ProfileUpdate], checkpoint: int, now_ms: int) -> None:
+        p = t.profiles.c
+        with self.db.write() as conn:
+            if updates:
+                conn.execute(
+                    update(t.profiles)
+                    .where(p.id == bindparam("pid"))
+                    .values(
+                        traits=bindparam("traits"),
+                        trait_times=bindparam("trait_times"),
+                        computed=bindparam("computed"),
+                        built_gen=bindparam("gen"),
+                        updated_at=now_ms,
+                    ),
+                    [
+                        {
+                            "pid": u.row.id,
+                            "traits": u.row.traits,
+                            "trait_times": u.row.trait_times,
+                            "computed": u.row.computed,
+                            "gen": u.row.built_gen,
+                        }
+                        for u in updates
+                    ],
+                )
+            changes = [
+                {
+                    "workspace_id": u.row.workspace_id,
+                    "profile_id": u.row.id,
+                    "trait": c.trait[:255],
+                    "old_value": c.old_value,
+                    "new_value": c.new_value,
+                    "timestamp": c.timestamp,
+                    "message_id": c.message_id,
+                }
+                for u in updates
+                for c in u.changes
+            ]
+            if changes:
+                conn.execute(insert(t.trait_changes), changes)
+            self._set_checkpoint(conn, checkpoint)
+
+    def _set_checkpoint(self, conn: Connection, position: int) -> None:
+        c = t.checkpoints.c
+        done = conn.execute(
+            update(t.checkpoints).where(c.name == CHECKPOINT).values(position=position)
+        ).rowcount
+        if not done:
+            conn.execute(insert(t.checkpoints).values(name=CHECKPOINT, position=position))

@@ -1,0 +1,135 @@
+"""The tables. Every row belongs to a workspace; times are integer epoch milliseconds."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid), so big ids are INTEGER there.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("write_key", String(64), nullable=False, unique=True),
+    Column("secret_key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    # Set when this profile was merged into another; its events and identities moved there.
+    Column("merged_into", BigInteger, nullable=True),
+    # Bumped by a merge; the materializer rebuilds computed state until built_gen catches up.
+    Column("rebuild_gen", Integer, nullable=False, server_default="0"),
+    Column("built_gen", Integer, nullable=False, server_default="0"),
+    Column("traits", Json, nullable=False),
+    Column("trait_times", Json, nullable=False),
+    Column("computed", Json, nullable=False),
+    Index("ix_profiles_workspace", "workspace_id"),
+    Index("ix_profiles_merged_into", "merged_into"),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("kind", String(40), primary_key=True),
+    Column("value", String(255), primary_key=True),
+    Column("profile_id", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_identities_profile", "profile_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("message_id", String(255), nullable=False),
+    Column("profile_id", BigInteger, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("event", String(255), nullable=True),
+    Column("anonymous_id", String(255), nullable=True),
+    Column("user_id", String(255), nullable=True),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("payload", Json, nullable=False),
+    UniqueConstraint("workspace_id", "message_id", name="uq_events_message"),
+    Index("ix_events_profile_time", "profile_id", "timestamp"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("source", String(40), nullable=False),
+    Column("position", Integer, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("message_id", String(255), nullable=True),
+    Column("anonymous_id", String(255), nullable=True),
+    Column("user_id", String(255), nullable=True),
+    Column("email", String(255), nullable=True),
+    Column("payload", Text, nullable=False),
+    Index("ix_quarantine_workspace", "workspace_id", "received_at"),
+)
+
+merges = Table(
+    "merges",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("survivor_id", BigInteger, nullable=False),
+    Column("merged_id", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # merged | refused
+    Column("reason", String(255), nullable=False),
+    Column("identities", Json, nullable=False),
+    Column("message_id", String(255), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_merges_survivor", "survivor_id"),
+    Index("ix_merges_merged", "merged_id"),
+)
+
+trait_changes = Table(
+    "trait_changes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("profile_id", BigInteger, nullable=False),
+    Column("trait", String(255), nullable=False),
+    Column("old_value", Json, nullable=True),
+    Column("new_value", Json, nullable=True),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("message_id", String(255), nullable=True),
+    Index("ix_trait_changes_profile", "profile_id"),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)

@@ -1,0 +1,119 @@
+"""Every API and storage test runs on both backends: embedded SQLite and the real PostgreSQL
+(127.0.0.1:5432, database ``test``; each run uses its own schema)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from relevo.api.app import create_app
+from relevo.services import Services
+from relevo.settings import Settings
+from relevo.storage.migrate import upgrade
+from relevo.workspaces.keys import NewWorkspace
+
+PG_URL = os.environ.get("RELEVO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def make_settings(backend: str, tmp_dir: str, **overrides: Any) -> Settings:
+    if backend == "sqlite":
+        return Settings(database_url=f"sqlite:///{tmp_dir}/relevo.db", **overrides)
+    schema = f"relevo_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    return Settings(database_url=PG_URL, database_schema=schema, **overrides)
+
+
+def drop_schema(settings: Settings) -> None:
+    if settings.database_schema:
+        engine = create_engine(settings.database_url)
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def services(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    settings = make_settings(
+        backend, str(tmp_path_factory.mktemp(backend)), profiler_interval_seconds=0.02
+    )
+    built = Services.build(settings)
+    upgrade(built.db)
+    yield built
+    built.close()
+    drop_schema(settings)
+
+
+@pytest.fixture(scope="session")
+def client(services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(services.settings, services)) as test_client:
+        yield test_client
+
+
+@dataclass
+class Api:
+    """A workspace seen through HTTP, as a shop's backend would use it."""
+
+    client: TestClient
+    services: Services
+    keys: NewWorkspace
+
+    @property
+    def write_auth(self) -> dict[str, str]:
+        token = base64.b64encode(f"{self.keys.workspace.write_key}:".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    @property
+    def secret_auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys.secret_key}"}
+
+    def send(self, kind: str, **message: Any) -> Any:
+        response = self.client.post(f"/v1/{kind}", json=message, headers=self.write_auth)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def batch(self, messages: list[Any], **extra: Any) -> Any:
+        response = self.client.post(
+            "/v1/batch", json={"batch": messages, **extra}, headers=self.write_auth
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def settle(self, timeout: float = 5.0) -> float:
+        """Wait until the materializer has folded every stored event; returns seconds waited."""
+        store = self.services.materializer.store
+        start = time.monotonic()
+        target = store.latest_seq()
+        while time.monotonic() - start < timeout:
+            if store.checkpoint() >= target and not store.profiles_awaiting_rebuild():
+                return time.monotonic() - start
+            time.sleep(0.01)
+        raise AssertionError("profiles were not updated within the timeout")
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.client.get(path, params=params, headers=self.secret_auth)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def profile(self, kind: str, value: str) -> Any:
+        self.settle()
+        return self.get(f"/v1/profiles/{kind}/{value}")
+
+
+@pytest.fixture
+def api(client: TestClient, services: Services) -> Api:
+    keys = services.workspaces.create(f"shop-{uuid.uuid4().hex[:10]}")
+    return Api(client, services, keys)

@@ -1,0 +1,23 @@
+"""The README keeps up with the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from relevo.settings import Settings
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+
+
+def test_every_setting_is_documented() -> None:
+    missing = [
+        f"RELEVO_{name.upper()}"
+        for name in Settings.model_fields
+        if f"RELEVO_{name.upper()}" not in README
+    ]
+    assert missing == []
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    first_block = README.split("```bash", 1)[1].split("```", 1)[0]
+    assert "./scripts/demo" in first_block and "./scripts/test" in first_block

@@ -1,0 +1,335 @@
+"""Computed profile attributes, freshness, behaviour counts, GDPR export and erase."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from tests.conftest import Api
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"
+)
+DESKTOP = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36"
+)
+
+
+def _at(days_ago: float, minutes: float = 0) -> str:
+    return (datetime.now(UTC) - timedelta(days=days_ago, minutes=-minutes)).isoformat()
+
+
+def test_profile_is_fresh_within_a_second(api: Api) -> None:
+    api.send("track", event="Product Viewed", anonymousId="fresh", properties={"product_id": "p"})
+    assert api.settle() < 1.0
+
+
+def test_sessions_split_after_30_minutes_of_inactivity(api: Api) -> None:
+    times = [_at(2, 0), _at(2, 10), _at(2, 39), _at(2, 80), _at(1, 0)]
+    api.batch([{"type": "page", "anonymousId": "s", "timestamp": ts} for ts in times])
+    assert api.profile("anonymous_id", "s")["computed"]["sessions"] == 3
+
+
+def test_orders_revenue_and_lifecycle(api: Api) -> None:
+    api.send("page", anonymousId="buyer-anon", timestamp=_at(20))
+    assert api.profile("anonymous_id", "buyer-anon")["computed"]["lifecycle_stage"] == "new_visitor"
+    api.send("page", anonymousId="buyer-anon", timestamp=_at(10))
+    assert (
+        api.profile("anonymous_id", "buyer-anon")["computed"]["lifecycle_stage"]
+        == "returning_visitor"
+    )
+    api.send(
+        "track",
+        event="Order Completed",
+        anonymousId="buyer-anon",
+        timestamp=_at(9),
+        properties={"order_id": "1", "products": [{"product_id": "a", "price": 10, "quantity": 3}]},
+    )
+    computed = api.profile("anonymous_id", "buyer-anon")["computed"]
+    assert (computed["orders"], computed["revenue"], computed["lifecycle_stage"]) == (
+        1,
+        30.0,
+        "first_time_customer",
+    )
+    api.send(
+        "track",
+        event="Order Completed",
+        anonymousId="buyer-anon",
+        timestamp=_at(1),
+        properties={"order_id": "2", "revenue": 50},
+    )
+    computed = api.profile("anonymous_id", "buyer-anon")["computed"]
+    assert computed["orders"] == 2 and computed["revenue"] == 80.0
+    assert computed["average_order_value"] == 40.0
+    assert computed["lifecycle_stage"] == "repeat_customer"
+
+
+def test_lapsed_customer_after_ten_months(api: Api) -> None:
+    api.send(
+        "track",
+        event="Order Completed",
+        userId="old-buyer",
+        timestamp=_at(320),
+        properties={"order_id": "x", "revenue": 12},
+    )
+    assert api.profile("user_id", "old-buyer")["computed"]["lifecycle_stage"] == "lapsed_customer"
+
+
+def test_product_views_cart_adds_and_decayed_interests(api: Api) -> None:
+    api.batch(
+        [
+            {
+                "type": "track",
+                "event": "Product Viewed",
+                "anonymousId": "fan",
+                "timestamp": _at(60),
+                "properties": {"product_id": "1", "category": "Shoes", "brand": "Acme"},
+            },
+            {
+                "type": "track",
+                "event": "Product Viewed",
+                "anonymousId": "fan",
+                "timestamp": _at(60),
+                "properties": {"product_id": "2", "category": "Shoes", "brand": "Acme"},
+            },
+            {
+                "type": "track",
+                "event": "Product Viewed",
+                "anonymousId": "fan",
+                "timestamp": _at(1),
+                "properties": {"product_id": "3", "category": "Hats", "brand": "Zed"},
+            },
+            {
+                "type": "track",
+                "event": "Product Added",
+                "anonymousId": "fan",
+                "timestamp": _at(1),
+                "properties": {"product_id": "3", "category": "Hats", "brand": "Zed"},
+            },
+        ]
+    )
+    computed = api.profile("anonymous_id", "fan")["computed"]
+    assert computed["product_views"] == 3 and computed["cart_adds"] == 1
+    # Two old views (two half-lives ago) weigh less than a fresh view and a cart add.
+    assert [c["name"] for c in computed["top_categories"]] == ["Hats", "Shoes"]
+    assert computed["top_brands"][0]["name"] == "Zed"
+
+
+def test_device_from_user_agent_follows_the_latest_event(api: Api) -> None:
+    api.send("page", anonymousId="dev", timestamp=_at(2), context={"userAgent": DESKTOP})
+    api.send("page", anonymousId="dev", timestamp=_at(1), context={"userAgent": IPHONE})
+    device = api.profile("anonymous_id", "dev")["computed"]["device"]
+    assert device == {"type": "mobile", "os": "iOS", "browser": "Mobile Safari"}
+
+
+def test_first_and_current_traffic_source(api: Api) -> None:
+    api.send(
+        "page",
+        anonymousId="visitor",
+        timestamp=_at(5),
+        context={
+            "page": {
+                "url": "https://shop.example/?utm_source=google&utm_medium=cpc&utm_campaign=winter",
+                "referrer": "https://www.google.com/",
+            }
+        },
+    )
+    api.send(
+        "page",
+        anonymousId="visitor",
+        timestamp=_at(1),
+        context={
+            "page": {"url": "https://shop.example/p/1", "referrer": "https://www.facebook.com/"}
+        },
+    )
+    computed = api.profile("anonymous_id", "visitor")["computed"]
+    assert computed["first_touch"]["channel"] == "paid"
+    assert computed["first_touch"]["campaign"] == "winter"
+    assert computed["current_session_touch"]["channel"] == "social"
+
+
+def test_email_link_click_is_an_email_visit(api: Api) -> None:
+    api.send(
+        "track", event="Email Link Clicked", userId="mailer", properties={"campaign_name": "spring"}
+    )
+    api.send(
+        "page",
+        userId="mailer",
+        context={
+            "campaign": {"source": "newsletter", "medium": "email"},
+            "page": {"url": "https://shop.example/sale"},
+        },
+    )
+    computed = api.profile("user_id", "mailer")["computed"]
+    assert computed["current_session_touch"]["channel"] == "email"
+    assert computed["event_counts"]["Email Link Clicked"] == 1
+
+
+def test_traits_last_write_wins_by_timestamp_with_history(api: Api) -> None:
+    api.send("identify", userId="t", traits={"city": "Malmö", "age": 30}, timestamp=_at(1))
+    api.send("identify", userId="t", traits={"city": "Lund"}, timestamp=_at(3))  # late, older
+    api.send("identify", userId="t", traits={"age": 31}, timestamp=_at(0.5))
+    profile = api.profile("user_id", "t")
+    assert profile["traits"] == {"city": "Malmö", "age": 31}
+    changes = api.get("/v1/profiles/user_id/t/traits/history")["changes"]
+    history = [(c["trait"], c["old_value"], c["new_value"]) for c in changes]
+    # Changes are logged in event-time order; the late, older "Lund" never overwrote "Malmö".
+    assert [h for h in history if h[0] == "age"] == [("age", None, 30), ("age", 30, 31)]
+    assert [h for h in history if h[0] == "city"][-1][2] == "Malmö"
+    assert ("city", "Malmö", "Lund") not in history
+
+
+def test_declared_preferences_and_consent(api: Api) -> None:
+    api.send(
+        "identify",
+        userId="pref",
+        traits={"preferences": {"sizes": ["M"]}, "preferred_color": "blue"},
+        context={"consent": {"categoryPreferences": {"Advertising": False, "Analytics": True}}},
+    )
+    profile = api.profile("user_id", "pref")
+    assert profile["preferences"] == {"sizes": ["M"], "color": "blue"}
+    assert profile["consent"] == {"Advertising": False, "Analytics": True}
+
+
+def test_event_count_with_window_and_conditions(api: Api) -> None:
+    api.batch(
+        [
+            {"type": "track", "event": "Paywall Shown", "userId": "r", "timestamp": _at(10)},
+            {
+                "type": "track",
+                "event": "Paywall Shown",
+                "userId": "r",
+                "timestamp": _at(3),
+                "properties": {"section": "sport"},
+            },
+            {
+                "type": "track",
+                "event": "Paywall Shown",
+                "userId": "r",
+                "timestamp": _at(2),
+                "properties": {"section": "news"},
+            },
+            {
+                "type": "track",
+                "event": "Paywall Shown",
+                "userId": "r",
+                "timestamp": _at(1),
+                "properties": {"section": "news", "n": 5},
+            },
+        ]
+    )
+    path = "/v1/profiles/user_id/r/event-count"
+    assert api.get(path, event="Paywall Shown")["count"] == 4
+    assert api.get(path, event="Paywall Shown", days=7)["count"] == 3
+    assert api.get(path, event="Paywall Shown", days=7, where='{"section": "news"}')["count"] == 2
+    assert api.get(path, event="Paywall Shown", where='{"n": {"$gte": 5}}')["count"] == 1
+    assert api.get(path, event="Paywall Shown", session=True)["count"] == 0  # session over
+    bad = api.client.get(
+        path, params={"event": "X", "where": '{"n": {"$near": 1}}'}, headers=api.secret_auth
+    )
+    assert bad.status_code == 400 and "$near" in bad.json()["error"]["message"]
+
+
+def test_event_count_in_this_session(api: Api) -> None:
+    api.send("track", event="Product Viewed", anonymousId="live", timestamp=_at(1))
+    api.send("track", event="Product Viewed", anonymousId="live")
+    api.send("track", event="Product Viewed", anonymousId="live")
+    api.settle()
+    count = api.get(
+        "/v1/profiles/anonymous_id/live/event-count", event="Product Viewed", session=True
+    )
+    assert count["count"] == 2
+
+
+def test_timeline_pagination(api: Api) -> None:
+    api.batch(
+        [
+            {"type": "track", "event": f"E{i}", "userId": "pager", "timestamp": _at(1, i)}
+            for i in range(7)
+        ]
+    )
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = api.get("/v1/profiles/user_id/pager/events", **params)
+        seen += [e["event"] for e in page["events"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"E{i}" for i in reversed(range(7))]
+
+
+def test_gdpr_export_contains_everything(api: Api) -> None:
+    api.send("track", event="Product Viewed", anonymousId="gdpr-a", properties={"product_id": "1"})
+    api.send("identify", anonymousId="gdpr-a", userId="gdpr-u", traits={"email": "g@example.com"})
+    api.client.post("/v1/track", json={"userId": "gdpr-u"}, headers=api.write_auth)  # quarantined
+    api.settle()
+    export = api.get("/v1/profiles/email/g@example.com/export")
+    assert export["profile"]["traits"] == {"email": "g@example.com"}
+    assert len(export["events"]) == 2
+    assert len(export["quarantined_messages"]) == 1
+    assert export["trait_history"][0]["new_value"] == "g@example.com"
+
+
+def test_gdpr_erase_deletes_everything_and_is_idempotent(api: Api) -> None:
+    api.send("track", event="E", anonymousId="erase-a")
+    api.send("identify", userId="erase-u")
+    api.send("identify", anonymousId="erase-a", userId="erase-u", traits={"email": "e@example.com"})
+    api.client.post("/v1/track", json={"anonymousId": "erase-a"}, headers=api.write_auth)
+    api.send("identify", userId="keep-me")
+    api.settle()
+    first = api.client.delete("/v1/profiles/email/e@example.com", headers=api.secret_auth).json()
+    assert first["erased"] is True
+    assert first["deleted"] == {
+        "profiles": 2,
+        "identities": 3,
+        "events": 3,
+        "trait_changes": 1,
+        "merges": 1,
+        "quarantined_messages": 1,
+    }
+    for kind, value in [
+        ("user_id", "erase-u"),
+        ("anonymous_id", "erase-a"),
+        ("email", "e@example.com"),
+    ]:
+        assert (
+            api.client.get(f"/v1/profiles/{kind}/{value}", headers=api.secret_auth).status_code
+            == 404
+        )
+    again = api.client.delete("/v1/profiles/user_id/erase-u", headers=api.secret_auth).json()
+    assert again["erased"] is False and set(again["deleted"].values()) == {0}
+    assert api.profile("user_id", "keep-me")["computed"]["events"] == 1
+
+
+def test_materializer_survives_merge_while_events_stream(api: Api) -> None:
+    api.batch(
+        [
+            {
+                "type": "track",
+                "event": "Product Viewed",
+                "anonymousId": f"m{i}",
+                "properties": {"product_id": str(i)},
+            }
+            for i in range(20)
+        ]
+    )
+    api.batch(
+        [{"type": "identify", "anonymousId": f"m{i}", "userId": "collector"} for i in range(20)]
+        + [
+            {
+                "type": "track",
+                "event": "Product Viewed",
+                "userId": "collector",
+                "properties": {"product_id": "x"},
+            }
+        ]
+    )
+    deadline = time.monotonic() + 5
+    computed = api.profile("user_id", "collector")["computed"]
+    while computed["events"] != 41 and time.monotonic() < deadline:
+        computed = api.profile("user_id", "collector")["computed"]
+    assert computed["product_views"] == 21
+    assert computed["events"] == 41
