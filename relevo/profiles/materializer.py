@@ -42,10 +42,44 @@ def _fold(row: ProfileRow, events: list[StoredEvent], rules: ProfileRules) -> li
 
 
 class Materializer:
-    def __init__(self, store: ProfileStore, rules: ProfileRules, chunk: int = 5000) -> None:
+    def __init__(
+        self, store: ProfileStore, rules: ProfileRules, chunk: int = 5000, cache_size: int = 200_000
+    ) -> None:
         self.store = store
         self.rules = rules
         self.chunk = chunk
+        self.cache_size = cache_size
+        self._cache: dict[int, ProfileRow] = {}
+
+    def reset_cache(self) -> None:
+        """Forget cached profiles (another process may have materialized meanwhile)."""
+        self._cache.clear()
+
+    def _rows(
+        self, heads: dict[int, tuple[int | None, int, int]], wanted: set[int]
+    ) -> dict[int, ProfileRow]:
+        """Profile rows from the cache where it is current, else from the database.
+
+        Only the lease holder writes computed state, so a cached row stays current until a merge
+        bumps ``rebuild_gen`` (the rebuild path reloads) or an erase removes the profile.
+        """
+        rows: dict[int, ProfileRow] = {}
+        missing = []
+        for pid in wanted:
+            head = heads.get(pid)
+            cached = self._cache.get(pid)
+            if head is None:
+                self._cache.pop(pid, None)  # erased
+            elif cached is not None and cached.built_gen == head[2] and head[0] is None:
+                cached.rebuild_gen = head[1]
+                rows[pid] = cached
+            else:
+                missing.append(pid)
+        rows.update(self.store.load_profiles(missing))
+        if len(self._cache) > self.cache_size:
+            self._cache.clear()
+        self._cache.update(rows)
+        return rows
 
     def step(self) -> StepResult:
         checkpoint = self.store.checkpoint()
@@ -55,11 +89,10 @@ class Materializer:
             return StepResult(0, 0, 0)
         up_to = events[-1].record.seq if events else checkpoint
 
-        rows = self.store.load_profiles({e.profile_id for e in events} | set(pending_rebuilds))
-        survivors = {pid: row.merged_into or pid for pid, row in rows.items()}
-        missing = set(survivors.values()) - rows.keys()
-        rows.update(self.store.load_profiles(missing))
-
+        heads = self.store.profile_heads({e.profile_id for e in events} | set(pending_rebuilds))
+        survivors = {pid: head[0] or pid for pid, head in heads.items()}
+        heads.update(self.store.profile_heads(set(survivors.values()) - heads.keys()))
+        rows = self._rows(heads, set(survivors.values()))
         by_profile: dict[int, list[StoredEvent]] = defaultdict(list)
         for stored in events:
             by_profile[survivors.get(stored.profile_id, stored.profile_id)].append(stored)
@@ -82,17 +115,35 @@ class Materializer:
                 rebuilt += 1
             else:
                 updates.append(ProfileUpdate(row, _fold(row, profile_events, self.rules)))
-        self.store.save(updates, up_to, int(time.time() * 1000))
+        try:
+            self.store.save(updates, up_to, int(time.time() * 1000))
+        except Exception:
+            self._cache.clear()  # the folded state was not stored
+            raise
         return StepResult(len(events), len(updates), rebuilt)
 
-    def catch_up(self) -> int:
-        """Process everything stored so far (CLI imports, tests); returns events processed."""
+    def catch_up(self, timeout: float = 600.0) -> int:
+        """Fold everything stored so far (CLI imports, tests); returns events processed here.
+
+        If a running server holds the lease, wait for it to get there instead.
+        """
+        deadline = time.monotonic() + timeout
+        while not self.store.try_acquire_lease():
+            if self.store.checkpoint() >= self.store.latest_seq():
+                return 0
+            if time.monotonic() > deadline:
+                raise TimeoutError("the profile materializer of a running server is behind")
+            time.sleep(0.1)
+        self.reset_cache()
         total = 0
-        while True:
-            result = self.step()
-            total += result.events
-            if result.events == 0 and result.rebuilt == 0:
-                return total
+        try:
+            while True:
+                result = self.step()
+                total += result.events
+                if result.events == 0 and result.rebuilt == 0:
+                    return total
+        finally:
+            self.store.release_lease()
 
 
 class MaterializerThread:
@@ -116,9 +167,11 @@ class MaterializerThread:
         store = self.materializer.store
         while not self._stop.is_set():
             try:
-                if not store.try_acquire_lease():
-                    self._stop.wait(1.0)
-                    continue
+                if not store.holds_lease():
+                    if not store.try_acquire_lease():
+                        self._stop.wait(1.0)
+                        continue
+                    self.materializer.reset_cache()
                 result = self.materializer.step()
                 if result.events == 0 and result.rebuilt == 0:
                     self._stop.wait(self.interval)

@@ -125,13 +125,20 @@ def apply_event(state: dict[str, Any], record: EventRecord, rules: ProfileRules)
         _count(state, "sessions")
         state["session_started_at"] = ts
         state["session_touch"] = {"channel": "direct"}
-    touch = touch_from_message(payload)
-    if touch is not None and (
-        state.get("session_touch", {}).get("channel") == "direct"
-        or ts == state.get("session_started_at")
-    ):
+        state["session_touch_known"] = False
+    # The first event of a session that shows where the visit came from decides its source.
+    session_needs_touch = not state.get("session_touch_known", False)
+    earliest = "first_seen" not in state or ts < state["first_seen"]
+    # Classifying the source parses URLs: only do it when the answer can change something.
+    touch = (
+        touch_from_message(payload)
+        if session_needs_touch or earliest or "first_touch" not in state
+        else None
+    )
+    if touch is not None and session_needs_touch:
         state["session_touch"] = touch
-    if "first_seen" not in state or ts < state["first_seen"]:
+        state["session_touch_known"] = True
+    if earliest:
         state["first_seen"] = ts
         if touch is not None:
             state["first_touch"] = touch

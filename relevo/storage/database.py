@@ -45,7 +45,8 @@ class Database:
             self.write_engine = self._sqlite_engine(settings, immediate=True, **common)
             self.read_engine = self._sqlite_engine(settings, immediate=False, **common)
         else:
-            connect_args: dict[str, Any] = {}
+            # Server-side prepared statements get generic plans that ignore the IN-list values.
+            connect_args: dict[str, Any] = {"prepare_threshold": None}
             if self.schema:
                 if not re.fullmatch(r"[a-z_][a-z0-9_]*", self.schema):
                     raise ValueError(f"invalid schema name {self.schema!r}")

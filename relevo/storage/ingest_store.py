@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import Connection, insert, select, tuple_, update
+from sqlalchemy import Connection, insert, select, update
 
 from relevo.identity.identities import ANONYMOUS_ID, USER_ID, Identity
 from relevo.identity.resolution import MessageIdentities, ProfileFacts, plan_resolution
@@ -72,63 +72,88 @@ class IngestStore:
         return self.write_many([IngestJob(workspace_id, messages, rejected, source)], now_ms)[0]
 
     def write_many(self, jobs: Sequence[IngestJob], now_ms: int) -> list[StoredBatch]:
-        """Store several requests' messages in one transaction (group commit)."""
-        results = []
+        """Store several requests' messages in one transaction (group commit).
+
+        Messages of one workspace are resolved together, so a transaction costs a handful of
+        statements whatever the number of requests in it.
+        """
+        stored = [0] * len(jobs)
+        merges = [0] * len(jobs)
+        refused = [0] * len(jobs)
+        by_workspace: dict[int, list[int]] = {}
+        for index, job in enumerate(jobs):
+            by_workspace.setdefault(job.workspace_id, []).append(index)
         with self.db.write() as conn:
             self.db.lock_ingest(conn)
-            for job in jobs:
-                fresh = self._drop_duplicates(conn, job.workspace_id, job.messages)
-                merges, refused = self._store_events(conn, job.workspace_id, fresh, now_ms)
-                if job.rejected:
-                    conn.execute(
-                        insert(t.quarantine),
-                        [
-                            _quarantine_row(job.workspace_id, r, now_ms, job.source)
-                            for r in job.rejected
-                        ],
-                    )
-                results.append(
-                    StoredBatch(
-                        len(fresh),
-                        len(job.messages) - len(fresh),
-                        len(job.rejected),
-                        merges,
-                        refused,
-                    )
+            for workspace_id, job_indexes in by_workspace.items():
+                owners = [i for i in job_indexes for _ in jobs[i].messages]
+                messages = [m for i in job_indexes for m in jobs[i].messages]
+                fresh = self._drop_duplicates(conn, workspace_id, messages)
+                fresh_messages = [messages[i] for i in fresh]
+                merged_at, refused_at = self._store_events(
+                    conn, workspace_id, fresh_messages, now_ms
                 )
-        return results
+                for i in fresh:
+                    stored[owners[i]] += 1
+                for position in merged_at:
+                    merges[owners[fresh[position]]] += 1
+                for position in refused_at:
+                    refused[owners[fresh[position]]] += 1
+            quarantined = [
+                _quarantine_row(job.workspace_id, r, now_ms, job.source)
+                for job in jobs
+                for r in job.rejected
+            ]
+            if quarantined:
+                conn.execute(insert(t.quarantine), quarantined)
+        return [
+            StoredBatch(
+                stored[i],
+                len(job.messages) - stored[i],
+                len(job.rejected),
+                merges[i],
+                refused[i],
+            )
+            for i, job in enumerate(jobs)
+        ]
 
     def _drop_duplicates(
         self, conn: Connection, workspace_id: int, messages: Sequence[TrackedMessage]
-    ) -> list[TrackedMessage]:
+    ) -> list[int]:
+        """Positions of the messages not stored before (the first of repeated ids)."""
         ids = list({m.message_id for m in messages})
         seen: set[str] = set()
         for chunk in _chunks(ids):
             rows = conn.execute(
                 select(t.events.c.message_id).where(
-                    t.events.c.workspace_id == workspace_id, t.events.c.message_id.in_(chunk)
+                    t.events.c.message_id.in_(chunk), t.events.c.workspace_id == workspace_id
                 )
             )
             seen.update(r[0] for r in rows)
         fresh = []
-        for message in messages:
+        for position, message in enumerate(messages):
             if message.message_id not in seen:
                 seen.add(message.message_id)
-                fresh.append(message)
+                fresh.append(position)
         return fresh
 
     def _known_identities(
         self, conn: Connection, workspace_id: int, identities: list[Identity]
     ) -> dict[Identity, int]:
+        # One `value IN (...)` per kind: a row-value IN list plans as one index probe per item.
         c = t.identities.c
+        by_kind: dict[str, list[str]] = {}
+        for kind, value in identities:
+            by_kind.setdefault(kind, []).append(value)
         known: dict[Identity, int] = {}
-        for chunk in _chunks(identities):
-            rows = conn.execute(
-                select(c.kind, c.value, c.profile_id).where(
-                    c.workspace_id == workspace_id, tuple_(c.kind, c.value).in_(chunk)
+        for kind, values in by_kind.items():
+            for chunk in _chunks(values):
+                rows = conn.execute(
+                    select(c.value, c.profile_id).where(
+                        c.value.in_(chunk), c.kind == kind, c.workspace_id == workspace_id
+                    )
                 )
-            )
-            known.update(((kind, value), profile) for kind, value, profile in rows)
+                known.update(((kind, value), profile) for value, profile in rows)
         return known
 
     def _profile_facts(self, conn: Connection, profile_ids: list[int]) -> dict[int, ProfileFacts]:
@@ -166,9 +191,10 @@ class IngestStore:
 
     def _store_events(
         self, conn: Connection, workspace_id: int, messages: list[TrackedMessage], now_ms: int
-    ) -> tuple[int, int]:
+    ) -> tuple[list[int], list[int]]:
+        """Resolve identities and insert events; returns the positions of merging/refused."""
         if not messages:
-            return 0, 0
+            return [], []
         wanted = list({i for m in messages for i in m.identities})
         alias_previous = [
             (USER_ID, str(m.payload.get("previousId"))) for m in messages if m.type == "alias"
@@ -258,7 +284,7 @@ class IngestStore:
                 for m, profile in zip(messages, plan.message_profiles, strict=True)
             ],
         )
-        return len(plan.merges), len(plan.refusals)
+        return [m.message_index for m in plan.merges], [r.message_index for r in plan.refusals]
 
     @staticmethod
     def _apply_merge(conn: Connection, workspace_id: int, survivor: int, merged: int) -> None:

@@ -54,9 +54,10 @@ profiles = Table(
 identities = Table(
     "identities",
     metadata,
-    Column("workspace_id", Integer, primary_key=True),
-    Column("kind", String(40), primary_key=True),
+    # Key order (value, kind, workspace): the selective column first, as for events.
     Column("value", String(255), primary_key=True),
+    Column("kind", String(40), primary_key=True),
+    Column("workspace_id", Integer, primary_key=True),
     Column("profile_id", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_identities_profile", "profile_id"),
@@ -76,7 +77,8 @@ events = Table(
     Column("timestamp", BigInteger, nullable=False),
     Column("received_at", BigInteger, nullable=False),
     Column("payload", Json, nullable=False),
-    UniqueConstraint("workspace_id", "message_id", name="uq_events_message"),
+    # Selective column first: plans stay index lookups even before the planner has statistics.
+    UniqueConstraint("message_id", "workspace_id", name="uq_events_message"),
     Index("ix_events_profile_time", "profile_id", "timestamp"),
 )
 

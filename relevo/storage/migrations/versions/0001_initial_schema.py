@@ -46,7 +46,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.PrimaryKeyConstraint("seq"),
-        sa.UniqueConstraint("workspace_id", "message_id", name="uq_events_message"),
+        sa.UniqueConstraint("message_id", "workspace_id", name="uq_events_message"),
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index("ix_events_profile_time", ["profile_id", "timestamp"], unique=False)
@@ -58,7 +58,7 @@ def upgrade() -> None:
         sa.Column("value", sa.String(length=255), nullable=False),
         sa.Column("profile_id", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("workspace_id", "kind", "value"),
+        sa.PrimaryKeyConstraint("value", "kind", "workspace_id"),
     )
     with op.batch_alter_table("identities", schema=None) as batch_op:
         batch_op.create_index("ix_identities_profile", ["profile_id"], unique=False)
