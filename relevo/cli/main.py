@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,12 +41,17 @@ def _settings(database_url: str | None) -> Settings:
     return Settings()
 
 
-def _services(database_url: str | None) -> Services:
+@contextmanager
+def _services(database_url: str | None) -> Iterator[Services]:
+    """Services on an up-to-date schema, closed (pools disposed) when the command ends."""
     services = Services.build(_settings(database_url))
-    if migrations.current_revision(services.db) != migrations.head_revision():
-        before, after = migrations.upgrade(services.db)
-        console.print(f"[dim]database schema upgraded {before or 'empty'} -> {after}[/dim]")
-    return services
+    try:
+        if migrations.current_revision(services.db) != migrations.head_revision():
+            before, after = migrations.upgrade(services.db)
+            console.print(f"[dim]database schema upgraded {before or 'empty'} -> {after}[/dim]")
+        yield services
+    finally:
+        services.close()
 
 
 def _fail(error: RelevoError) -> None:
@@ -57,7 +63,10 @@ def _fail(error: RelevoError) -> None:
 def migrate(database_url: DatabaseOption = None) -> None:
     """Create or upgrade the database schema to the newest version."""
     services = Services.build(_settings(database_url))
-    before, after = migrations.upgrade(services.db)
+    try:
+        before, after = migrations.upgrade(services.db)
+    finally:
+        services.close()
     console.print(f"schema at {after} (was {before or 'empty'})")
 
 
@@ -71,7 +80,8 @@ def serve(
     """Start the HTTP API (creates or upgrades the schema first)."""
     import uvicorn
 
-    _services(database_url).close()
+    with _services(database_url):
+        pass
     console.print(
         f"Relevo listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)"
     )
@@ -93,12 +103,12 @@ def workspace_create(
     database_url: DatabaseOption = None,
 ) -> None:
     """Create a workspace and print its write key (public) and secret key (shown once)."""
-    services = _services(database_url)
-    try:
-        created = services.workspaces.create(name)
-    except RelevoError as error:
-        _fail(error)
-        return
+    with _services(database_url) as services:
+        try:
+            created = services.workspaces.create(name)
+        except RelevoError as error:
+            _fail(error)
+            return
     _print_keys(created.workspace.name, created.workspace.write_key, created.secret_key, as_json)
 
 
@@ -114,19 +124,20 @@ def _print_keys(name: str, write_key: str, secret: str, as_json: bool) -> None:
 @workspace_app.command("list")
 def workspace_list(database_url: DatabaseOption = None) -> None:
     """List workspaces and their write keys."""
-    for workspace in _services(database_url).workspaces.list():
-        typer.echo(f"{workspace.name}\t{workspace.write_key}")
+    with _services(database_url) as services:
+        for workspace in services.workspaces.list():
+            typer.echo(f"{workspace.name}\t{workspace.write_key}")
 
 
 @workspace_app.command("rotate-secret")
 def workspace_rotate(name: str, database_url: DatabaseOption = None) -> None:
     """Issue a new secret key; the old one stops working."""
-    services = _services(database_url)
-    try:
-        rotated = services.workspaces.rotate_secret(name)
-    except RelevoError as error:
-        _fail(error)
-        return
+    with _services(database_url) as services:
+        try:
+            rotated = services.workspaces.rotate_secret(name)
+        except RelevoError as error:
+            _fail(error)
+            return
     _print_keys(name, rotated.workspace.write_key, rotated.secret_key, False)
 
 
@@ -190,13 +201,13 @@ def import_events(
     database_url: DatabaseOption = None,
 ) -> None:
     """Import Segment-format messages, one per line (re-running stores nothing twice)."""
-    services = _services(database_url)
 
     def lines() -> Iterator[tuple[int, Any]]:
         with open_text(file) as handle:
             yield from read_jsonl(handle)
 
-    report = _run_import(services, workspace, lines, "events", _count_lines(file))
+    with _services(database_url) as services:
+        report = _run_import(services, workspace, lines, "events", _count_lines(file))
     raise typer.Exit(1 if report.rejected else 0)
 
 
@@ -207,8 +218,8 @@ def import_orders(
     database_url: DatabaseOption = None,
 ) -> None:
     """Import offline/POS orders (one row per order line, keyed by customer_id or email)."""
-    services = _services(database_url)
-    report = _run_import(services, workspace, lambda: read_orders(file), "orders", None)
+    with _services(database_url) as services:
+        report = _run_import(services, workspace, lambda: read_orders(file), "orders", None)
     raise typer.Exit(1 if report.rejected else 0)
 
 
@@ -223,9 +234,8 @@ def demo(
     """Load the demo shop (UCI Online Retail, CC BY 4.0) and start Relevo."""
     from relevo.demo.loader import load_demo
 
-    services = _services(database_url)
-    keys = load_demo(services, _progress)
-    services.close()
+    with _services(database_url) as services:
+        keys = load_demo(services, _progress)
     typer.echo("")
     _print_keys("demo", keys.workspace.write_key, keys.secret_key, False)
     typer.echo(

@@ -1,0 +1,140 @@
+"""The command line: workspaces, imports (idempotent, bad lines reported), on both backends."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from relevo.cli.main import app
+from relevo.identity.identities import USER_ID
+from relevo.services import Services
+from tests.conftest import drop_schema, make_settings
+
+
+@pytest.fixture
+def cli_env(backend: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    settings = make_settings(backend, str(tmp_path))
+    env = {"RELEVO_DATABASE_URL": settings.database_url}
+    if settings.database_schema:
+        env["RELEVO_DATABASE_SCHEMA"] = settings.database_schema
+    yield env
+    drop_schema(settings)
+
+
+def _run(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def _services(env: dict[str, str]) -> Services:
+    from relevo.settings import Settings
+
+    return Services.build(
+        Settings(
+            database_url=env["RELEVO_DATABASE_URL"],
+            database_schema=env.get("RELEVO_DATABASE_SCHEMA"),
+        )
+    )
+
+
+def test_workspace_create_prints_keys_and_refuses_duplicates(cli_env: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["workspace", "create", "shop", "--json"], env=cli_env)
+    assert result.exit_code == 0
+    keys = json.loads(result.stdout)  # progress and notes go to stderr
+    assert keys["write_key"].startswith("wk_") and keys["secret_key"].startswith("sk_")
+    code, out = _run(cli_env, "workspace", "create", "shop")
+    assert code == 2 and "already exists" in out
+
+
+def test_import_events_is_idempotent_and_reports_bad_lines(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    _run(cli_env, "workspace", "create", "shop")
+    lines = [
+        json.dumps(
+            {
+                "type": "identify",
+                "userId": "42",
+                "messageId": "i1",
+                "traits": {"email": "c@x.com"},
+                "timestamp": "2024-01-01T10:00:00Z",
+            }
+        ),
+        json.dumps(
+            {
+                "type": "track",
+                "event": "Order Completed",
+                "userId": "42",
+                "messageId": "o1",
+                "timestamp": "2024-01-02T10:00:00Z",
+                "properties": {
+                    "revenue": 10,
+                    "products": [{"product_id": "p", "name": "x" * 50_000}],
+                },
+            }
+        ),
+        "{broken json",
+        json.dumps({"type": "track", "event": "No ids", "messageId": "bad"}),
+        json.dumps(
+            {
+                "type": "page",
+                "anonymousId": "a",
+                "messageId": "p1",
+                "timestamp": "2024-01-03T10:00:00Z",
+            }
+        ),
+    ]
+    path = tmp_path / "events.jsonl.gz"
+    path.write_bytes(gzip.compress("\n".join(lines).encode()))
+    code, out = _run(cli_env, "import", "events", str(path), "--workspace", "shop")
+    assert code == 1  # some lines were rejected
+    assert "3 stored" in out and "2 rejected" in out
+    assert "line 3" in out and "line 4" in out
+    code, out = _run(cli_env, "import", "events", str(path), "--workspace", "shop")
+    assert "0 stored" in out and "3 already stored" in out
+    services = _services(cli_env)
+    workspace = services.workspaces.by_name("shop")
+    person = services.people.find(workspace.id, (USER_ID, "42"))
+    assert person is not None
+    assert person.computed["orders"] == 1 and person.computed["revenue"] == 10.0
+    services.close()
+
+
+def test_import_orders_groups_lines_by_order(cli_env: dict[str, str], tmp_path: Path) -> None:
+    _run(cli_env, "workspace", "create", "pos")
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,timestamp,customer_id,email,product_id,quantity,price,category\n"
+        "A1,2024-03-01T12:00:00,c1,,sku1,2,5.00,Cups\n"
+        "A1,2024-03-01T12:00:00,c1,,sku2,1,10.00,Plates\n"
+        "A2,2024-03-05T12:00:00,,Walk.In@Example.com,sku1,1,5.00,Cups\n"
+        "A3,2024-03-06T12:00:00,c1,,sku3,not-a-number,1.00,Cups\n"
+        "A4,2024-03-07T12:00:00,,,sku3,1,1.00,Cups\n"
+    )
+    code, out = _run(cli_env, "import", "orders", str(path), "--workspace", "pos")
+    assert code == 1
+    assert "2 stored" in out and "2 rejected" in out and "line 5" in out and "line 6" in out
+    _run(cli_env, "import", "orders", str(path), "--workspace", "pos")
+    services = _services(cli_env)
+    workspace = services.workspaces.by_name("pos")
+    person = services.people.find(workspace.id, (USER_ID, "c1"))
+    assert (
+        person is not None and person.computed["orders"] == 1 and person.computed["revenue"] == 20.0
+    )
+    walk_in = services.people.find(workspace.id, ("email", "walk.in@example.com"))
+    assert walk_in is not None and walk_in.computed["orders"] == 1
+    services.close()
+
+
+def test_import_into_unknown_workspace_says_how_to_create_it(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "e.jsonl"
+    path.write_text("{}\n")
+    code, out = _run(cli_env, "import", "events", str(path), "--workspace", "nope")
+    assert code == 2 and "relevo workspace create" in out
