@@ -6,7 +6,9 @@ Rules:
   of them carry different user ids (a shared computer or a reused e-mail must not fuse two
   customers) or the survivor would hold more than ``max_anonymous_ids`` anonymous ids. A refused
   merge is recorded. An explicit ``alias`` overrides the user-id guard, not the limit.
-- The survivor is the profile that carries a user id, else the oldest (existing before new).
+- The older profile survives a merge (existing before new, first created before later), so
+  batching never changes who is who. A message that names no user id but touches several
+  profiles attaches its new identities to the one with a user id, else the oldest.
 """
 
 from __future__ import annotations
@@ -106,13 +108,14 @@ class _Resolver:
         # Lower ranks first: carries a user id, exists already, oldest.
         return (0 if facts.user_ids else 1, 0 if profile > 0 else 1, abs(profile))
 
+    @staticmethod
+    def _age(profile: int) -> tuple[int, int]:
+        return (0, profile) if profile > 0 else (1, -profile)
+
     def choose_survivor(self, a: int, b: int) -> tuple[int, int]:
-        # A placeholder never survives an existing profile: nothing of it is stored yet.
-        if (a < 0) != (b < 0):
-            return (a, b) if a > 0 else (b, a)
-        if self._rank(a, self.fact(a)) <= self._rank(b, self.fact(b)):
-            return a, b
-        return b, a
+        """The older profile survives (existing before new, first created before later), so
+        profile ids stay stable and batching never changes the outcome."""
+        return (a, b) if self._age(a) <= self._age(b) else (b, a)
 
     def refusal_reason(self, a: int, b: int, explicit: bool) -> str | None:
         fa, fb = self.fact(a), self.fact(b)

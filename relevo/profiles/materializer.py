@@ -75,7 +75,11 @@ class Materializer:
                 rows[pid] = cached
             else:
                 missing.append(pid)
-        rows.update(self.store.load_profiles(missing))
+        for pid, row in self.store.load_profiles(missing).items():
+            # Decide from the heads snapshot, which the survivor mapping came from: a merge
+            # committed after it is rebuilt in the next step, with its moved events.
+            row.merged_into, row.rebuild_gen = heads[pid][0], heads[pid][1]
+            rows[pid] = row
         if len(self._cache) > self.cache_size:
             self._cache.clear()
         self._cache.update(rows)

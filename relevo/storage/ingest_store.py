@@ -17,6 +17,7 @@ from sqlalchemy import Connection, insert, select, update
 from relevo.identity.identities import ANONYMOUS_ID, USER_ID, Identity
 from relevo.identity.resolution import MessageIdentities, ProfileFacts, plan_resolution
 from relevo.storage import schema as t
+from relevo.storage.bulk import bulk_insert, create_profiles
 from relevo.storage.database import Database
 from relevo.tracking.messages import RejectedMessage, TrackedMessage
 
@@ -212,13 +213,10 @@ class IngestStore:
             self.max_anonymous_ids,
         )
 
-        real: dict[int, int] = {}
-        if plan.new_profiles:
-            rows = [empty_profile_row(workspace_id, now_ms) for _ in plan.new_profiles]
-            created = conn.execute(
-                insert(t.profiles).returning(t.profiles.c.id, sort_by_parameter_order=True), rows
-            ).scalars()
-            real = dict(zip(plan.new_profiles, created, strict=True))
+        created = create_profiles(
+            conn, [empty_profile_row(workspace_id, now_ms) for _ in plan.new_profiles]
+        )
+        real = dict(zip(plan.new_profiles, created, strict=True))
 
         def pid(profile: int) -> int:
             return real[profile] if profile < 0 else profile
@@ -253,8 +251,9 @@ class IngestStore:
         if history:
             conn.execute(insert(t.merges), history)
         if plan.new_identities:
-            conn.execute(
-                insert(t.identities),
+            bulk_insert(
+                conn,
+                t.identities,
                 [
                     {
                         "workspace_id": workspace_id,
@@ -266,8 +265,9 @@ class IngestStore:
                     for (kind, value), profile in plan.new_identities.items()
                 ],
             )
-        conn.execute(
-            insert(t.events),
+        bulk_insert(
+            conn,
+            t.events,
             [
                 {
                     "workspace_id": workspace_id,

@@ -49,6 +49,7 @@ profiles = Table(
     Column("computed", Json, nullable=False),
     Index("ix_profiles_workspace", "workspace_id"),
     Index("ix_profiles_merged_into", "merged_into"),
+    sqlite_autoincrement=True,  # an erased profile's id is never reused
 )
 
 identities = Table(
@@ -80,6 +81,8 @@ events = Table(
     # Selective column first: plans stay index lookups even before the planner has statistics.
     UniqueConstraint("message_id", "workspace_id", name="uq_events_message"),
     Index("ix_events_profile_time", "profile_id", "timestamp"),
+    # Never reuse a seq: the profile materializer's checkpoint assumes seq only grows.
+    sqlite_autoincrement=True,
 )
 
 quarantine = Table(

@@ -47,6 +47,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("seq"),
         sa.UniqueConstraint("message_id", "workspace_id", name="uq_events_message"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index("ix_events_profile_time", ["profile_id", "timestamp"], unique=False)
@@ -119,6 +120,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.PrimaryKeyConstraint("id"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("profiles", schema=None) as batch_op:
         batch_op.create_index("ix_profiles_merged_into", ["merged_into"], unique=False)

@@ -1,0 +1,59 @@
+"""Bulk writes for the ingest hot path: COPY on PostgreSQL, executemany on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Table, insert, text
+
+from relevo.storage import schema as t
+
+_JSON_COLUMNS = {"payload", "traits", "trait_times", "computed", "identities"}
+
+
+def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` (all with the same keys). PostgreSQL's COPY is ~2x an executemany."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    json_columns = [c in _JSON_COLUMNS for c in columns]
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        orjson.dumps(row[c]).decode() if is_json else row[c]
+                        for c, is_json in zip(columns, json_columns, strict=True)
+                    ]
+                )
+    finally:
+        cursor.close()
+
+
+def create_profiles(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert new profiles and return their ids in order."""
+    if not rows:
+        return []
+    if conn.dialect.name == "postgresql":
+        ids = [
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('profiles', 'id')) "
+                    "FROM generate_series(1, :n)"
+                ),
+                {"n": len(rows)},
+            )
+        ]
+        bulk_insert(conn, t.profiles, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+        return ids
+    created = conn.execute(
+        insert(t.profiles).returning(t.profiles.c.id, sort_by_parameter_order=True), list(rows)
+    )
+    return list(created.scalars())
