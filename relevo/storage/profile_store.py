@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import BigInteger, Connection, any_, bindparam, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from relevo.profiles.state import EventRecord
 from relevo.profiles.traits import TraitChange
@@ -157,33 +158,35 @@ class ProfileStore:
             )
 
     def load_profiles(self, ids: Iterable[int]) -> dict[int, ProfileRow]:
-        wanted = sorted(set(ids))
         found: dict[int, ProfileRow] = {}
         with self.db.read() as conn:
-            for start in range(0, len(wanted), 400):
-                rows = conn.execute(
-                    select(*_PROFILE_COLUMNS).where(
-                        t.profiles.c.id.in_(wanted[start : start + 400])
-                    )
-                )
-                for row in rows:
+            for condition in self._id_conditions(ids):
+                for row in conn.execute(select(*_PROFILE_COLUMNS).where(condition)):
                     found[row[0]] = ProfileRow(*row)
         return found
 
     def profile_heads(self, ids: Iterable[int]) -> dict[int, tuple[int | None, int, int]]:
         """(merged_into, rebuild_gen, built_gen) of profiles: cheap, no JSON."""
         p = t.profiles.c
-        wanted = sorted(set(ids))
         heads: dict[int, tuple[int | None, int, int]] = {}
         with self.db.read() as conn:
-            for start in range(0, len(wanted), 400):
+            for condition in self._id_conditions(ids):
                 rows = conn.execute(
-                    select(p.id, p.merged_into, p.rebuild_gen, p.built_gen).where(
-                        p.id.in_(wanted[start : start + 400])
-                    )
+                    select(p.id, p.merged_into, p.rebuild_gen, p.built_gen).where(condition)
                 )
                 heads.update((r[0], (r[1], r[2], r[3])) for r in rows)
         return heads
+
+    def _id_conditions(self, ids: Iterable[int]) -> list[Any]:
+        """``profiles.id`` in ``ids``: one array parameter on PostgreSQL (a long IN list of
+        bind parameters costs more to plan than to run), bounded IN lists on SQLite."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        column = t.profiles.c.id
+        if not self.db.is_sqlite:
+            return [column == any_(bindparam("ids", wanted, type_=ARRAY(BigInteger)))]
+        return [column.in_(wanted[i : i + 400]) for i in range(0, len(wanted), 400)]
 
     def profiles_awaiting_rebuild(self, limit: int = 100) -> list[int]:
         p = t.profiles.c
@@ -206,25 +209,43 @@ class ProfileStore:
     # -- writes -----------------------------------------------------------------------------
     def save(self, updates: Sequence[ProfileUpdate], checkpoint: int, now_ms: int) -> None:
         with self.db.write() as conn:
-            if updates:
+            rows = [
+                (
+                    _dumps(u.row.traits),
+                    _dumps(u.row.trait_times),
+                    _dumps(u.row.computed),
+                    u.row.built_gen,
+                    u.row.id,
+                )
+                for u in updates
+            ]
+            if rows and self.db.is_sqlite:
                 # Driver-level executemany: SQLAlchemy's per-row parameter processing costs more
                 # than the UPDATE itself at thousands of profiles per step.
-                mark = "?" if self.db.is_sqlite else "%s"
                 conn.exec_driver_sql(
-                    f"UPDATE profiles SET traits = {mark}, trait_times = {mark}, "
-                    f"computed = {mark}, built_gen = {mark}, updated_at = {mark} "
-                    f"WHERE id = {mark}",
-                    [
-                        (
-                            _dumps(u.row.traits),
-                            _dumps(u.row.trait_times),
-                            _dumps(u.row.computed),
-                            u.row.built_gen,
-                            now_ms,
-                            u.row.id,
-                        )
-                        for u in updates
-                    ],
+                    "UPDATE profiles SET traits = ?, trait_times = ?, computed = ?, "
+                    f"built_gen = ?, updated_at = {int(now_ms)} WHERE id = ?",
+                    rows,
+                )
+            elif rows:
+                # COPY into a session temp table, then one UPDATE ... FROM: ~7x faster than an
+                # executemany or an UPDATE over unnest()ed arrays for thousands of rows.
+                conn.exec_driver_sql(
+                    "CREATE TEMP TABLE IF NOT EXISTS profile_updates (traits text, "
+                    "trait_times text, computed text, gen int, id bigint) ON COMMIT DELETE ROWS"
+                )
+                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    with cursor.copy("COPY profile_updates FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                finally:
+                    cursor.close()
+                conn.exec_driver_sql(
+                    "UPDATE profiles AS p SET traits = v.traits::json, "
+                    "trait_times = v.trait_times::json, computed = v.computed::json, "
+                    f"built_gen = v.gen, updated_at = {int(now_ms)} "
+                    "FROM profile_updates AS v WHERE p.id = v.id"
                 )
             changes = [
                 {

@@ -106,21 +106,22 @@ def upgrade() -> None:
         sa.Column("built_gen", sa.Integer(), server_default="0", nullable=False),
         sa.Column(
             "traits",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            sa.JSON(),
             nullable=False,
         ),
         sa.Column(
             "trait_times",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            sa.JSON(),
             nullable=False,
         ),
         sa.Column(
             "computed",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            sa.JSON(),
             nullable=False,
         ),
         sa.PrimaryKeyConstraint("id"),
         sqlite_autoincrement=True,
+        postgresql_with={"fillfactor": 70},
     )
     with op.batch_alter_table("profiles", schema=None) as batch_op:
         batch_op.create_index("ix_profiles_merged_into", ["merged_into"], unique=False)
