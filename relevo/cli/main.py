@@ -80,20 +80,30 @@ def serve(
     """Start the HTTP API (creates or upgrades the schema first)."""
     import uvicorn
 
-    with _services(database_url):
-        pass
-    console.print(
-        f"Relevo listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)"
-    )
-    uvicorn.run(
-        "relevo.api.asgi:create",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-    )
+    with _services(database_url) as services:
+        console.print(
+            f"Relevo listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)"
+        )
+        background = None
+        if workers > 1 and services.settings.run_profiler:
+            # The supervisor process is idle: it folds events into profiles, so no worker
+            # shares its interpreter lock with the materializer.
+            os.environ["RELEVO_RUN_PROFILER"] = "false"
+            background = services.background()
+            background.start()
+        try:
+            uvicorn.run(
+                "relevo.api.asgi:create",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="warning",
+                access_log=False,
+            )
+        finally:
+            if background is not None:
+                background.stop()
 
 
 @workspace_app.command("create")

@@ -17,11 +17,23 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     """Insert ``rows`` (all with the same keys). PostgreSQL's COPY is ~2x an executemany."""
     if not rows:
         return
-    if conn.dialect.name != "postgresql":
-        conn.execute(insert(table), rows)
-        return
     columns = list(rows[0])
     json_columns = [c in _JSON_COLUMNS for c in columns]
+    if conn.dialect.name != "postgresql":
+        # Driver-level executemany with JSON encoded here: SQLAlchemy's per-row parameter
+        # processing costs more than SQLite's insert.
+        conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})",
+            [
+                tuple(
+                    orjson.dumps(row[c]).decode() if is_json else row[c]
+                    for c, is_json in zip(columns, json_columns, strict=True)
+                )
+                for row in rows
+            ],
+        )
+        return
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:

@@ -7,7 +7,10 @@ serialised (identity resolution at ingest) takes a transaction-scoped advisory l
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -42,6 +45,10 @@ class Database:
             "json_deserializer": _json_loads,
         }
         if self.is_sqlite:
+            path = self.url.split("///", 1)[-1]
+            lock_path = os.devnull if ":memory:" in path or not path else f"{path}.write.lock"
+            self._lock_file = open(lock_path, "ab")  # noqa: SIM115 - lives as long as the pools
+            self._thread_lock = threading.Lock()
             self.write_engine = self._sqlite_engine(settings, immediate=True, **common)
             self.read_engine = self._sqlite_engine(settings, immediate=False, **common)
         else:
@@ -94,8 +101,19 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction, committed when the block ends without an exception."""
-        with self.write_engine.begin() as conn:
-            yield conn
+        if not self.is_sqlite:
+            with self.write_engine.begin() as conn:
+                yield conn
+            return
+        # SQLite's busy handler sleeps with back-off (up to 100 ms) while another process
+        # writes; queueing on a file lock instead wakes the next writer the moment it is free.
+        with self._thread_lock:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+            try:
+                with self.write_engine.begin() as conn:
+                    yield conn
+            finally:
+                fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -108,6 +126,8 @@ class Database:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK_KEY})
 
     def dispose(self) -> None:
+        if self.is_sqlite:
+            self._lock_file.close()
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()

@@ -106,7 +106,7 @@ class IngestStore:
                 for r in job.rejected
             ]
             if quarantined:
-                conn.execute(insert(t.quarantine), quarantined)
+                bulk_insert(conn, t.quarantine, quarantined)
         return [
             StoredBatch(
                 stored[i],
