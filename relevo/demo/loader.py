@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from rich.progress import Progress
 
+from relevo.demo.uci_retail import demo_messages
 from relevo.errors import NotFound
 from relevo.imports.events import ImportReport, import_messages
 from relevo.services import Services
@@ -16,22 +17,13 @@ DEMO_WORKSPACE = "demo"
 
 def load_demo(services: Services, progress: Callable[[], Progress]) -> NewWorkspace:
     """Create (or re-key) the demo workspace and import the shop; a re-run stores nothing twice."""
-    from relevo.demo.online_retail import (
-        DEMO_DATA_PATH,
-        customer_identify_messages,
-        group_orders,
-        order_to_message,
-        read_invoice_lines,
-    )
-
     try:
         services.workspaces.by_name(DEMO_WORKSPACE)
         keys = services.workspaces.rotate_secret(DEMO_WORKSPACE)
     except NotFound:
         keys = services.workspaces.create(DEMO_WORKSPACE)
 
-    orders = list(group_orders(read_invoice_lines(DEMO_DATA_PATH)))
-    messages = [*customer_identify_messages(orders), *(order_to_message(o) for o in orders)]
+    messages = demo_messages()
     report = ImportReport()
     with progress() as bar:
         task = bar.add_task("demo shop", total=len(messages))
