@@ -1,0 +1,329 @@
+"""Real server processes: kill -9 under load, concurrent merges across workers, and the official
+Segment client. Each test runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, func, select, text
+
+from relevo.settings import Settings
+from relevo.storage import schema as t
+from tests.conftest import drop_schema, make_settings
+from tests.real_server import RealServer, create_workspace
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path) -> Iterator[Settings]:
+    settings = make_settings(backend, str(tmp_path))
+    yield settings
+    drop_schema(settings)
+
+
+def _engine(settings: Settings) -> Any:
+    args = (
+        {"options": f"-c search_path={settings.database_schema}"}
+        if settings.database_schema
+        else {}
+    )
+    return create_engine(settings.database_url, connect_args=args)
+
+
+def _basic(write_key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
+
+
+def _batch(prefix: str, n: int) -> list[dict[str, Any]]:
+    kinds = ["page", "track", "identify"]
+    messages = []
+    for i in range(n):
+        kind = kinds[i % 3]
+        message: dict[str, Any] = {
+            "type": kind,
+            "anonymousId": f"visitor-{hash((prefix, i)) % 200}",
+            "messageId": f"{prefix}-{i}",
+        }
+        if kind == "track":
+            message.update(event="Product Viewed", properties={"product_id": str(i % 50)})
+        if kind == "identify":
+            message["traits"] = {"seen": i}
+        messages.append(message)
+    return messages
+
+
+def _wait_for_profiles(engine: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            latest = conn.execute(select(func.max(t.events.c.seq))).scalar() or 0
+            done = conn.execute(select(t.checkpoints.c.position)).scalar() or 0
+        if done >= latest:
+            return
+        time.sleep(0.05)
+    raise AssertionError("profiles did not catch up")
+
+
+def test_kill_9_under_load_loses_no_acknowledged_event(settings: Settings) -> None:
+    keys = create_workspace(settings, "crash")
+    server = RealServer(settings, workers=2)
+    acknowledged: set[str] = set()
+    attempted: list[list[dict[str, Any]]] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(n: int) -> None:
+        with httpx.Client(
+            base_url=server.url, headers=_basic(keys["write_key"]), timeout=10
+        ) as http:
+            for round_ in range(10_000):
+                if stop.is_set():
+                    return
+                batch = _batch(f"c{n}-r{round_}", 50)
+                with lock:
+                    attempted.append(batch)
+                try:
+                    response = http.post("/v1/batch", json={"batch": batch})
+                except httpx.HTTPError:
+                    return  # the server died mid-request: not acknowledged
+                if response.status_code == 200:
+                    with lock:
+                        acknowledged.update(m["messageId"] for m in batch)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2.5)
+    server.kill()  # while requests are in flight
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert len(acknowledged) > 1000
+
+    engine = _engine(settings)
+    with engine.connect() as conn:
+        stored = [r[0] for r in conn.execute(select(t.events.c.message_id))]
+    assert len(stored) == len(set(stored)), "an event was stored twice"
+    assert acknowledged <= set(stored), (
+        f"{len(acknowledged - set(stored))} acknowledged events lost"
+    )
+
+    # Restart and retry everything that was attempted: idempotent, and profiles catch up.
+    server = RealServer(settings, workers=2)
+    try:
+        with httpx.Client(
+            base_url=server.url, headers=_basic(keys["write_key"]), timeout=30
+        ) as http:
+            for batch in attempted:
+                assert http.post("/v1/batch", json={"batch": batch}).status_code == 200
+        distinct = {m["messageId"] for batch in attempted for m in batch}
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(t.events)).scalar() == len(
+                distinct
+            )
+        _wait_for_profiles(engine)
+        with engine.connect() as conn:
+            computed_events = sum(
+                row[0].get("events", 0)
+                for row in conn.execute(
+                    select(t.profiles.c.computed).where(t.profiles.c.merged_into.is_(None))
+                )
+            )
+        assert computed_events == len(distinct)
+    finally:
+        server.stop()
+        engine.dispose()
+
+
+def test_concurrent_merges_across_workers_make_one_person(settings: Settings) -> None:
+    keys = create_workspace(settings, "merge")
+    server = RealServer(settings, workers=2)
+    try:
+        auth = _basic(keys["write_key"])
+        with httpx.Client(base_url=server.url, headers=auth) as http:
+            for i in range(16):  # sixteen devices browse anonymously first
+                http.post(
+                    "/v1/batch",
+                    json={
+                        "batch": [
+                            {
+                                "type": "track",
+                                "event": "Product Viewed",
+                                "anonymousId": f"dev-{i}",
+                                "properties": {"product_id": str(i)},
+                            }
+                        ]
+                    },
+                ).raise_for_status()
+        barrier = threading.Barrier(8)
+        errors: list[str] = []
+
+        def login(n: int) -> None:
+            with httpx.Client(base_url=server.url, headers=auth, timeout=30) as http:
+                barrier.wait()
+                for i in (2 * n, 2 * n + 1, 2 * n):  # the same link sent twice, as a retry would
+                    response = http.post(
+                        "/v1/identify", json={"userId": "shared-user", "anonymousId": f"dev-{i}"}
+                    )
+                    if response.status_code != 200:
+                        errors.append(response.text)
+
+        threads = [threading.Thread(target=login, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+
+        engine = _engine(settings)
+        _wait_for_profiles(engine)
+        secret = {"Authorization": f"Bearer {keys['secret_key']}"}
+        with httpx.Client(base_url=server.url, headers=secret) as http:
+            ids = {
+                http.get(f"/v1/profiles/anonymous_id/dev-{i}").json()["profile_id"]
+                for i in range(16)
+            }
+            profile = http.get("/v1/profiles/user_id/shared-user").json()
+            merges = http.get("/v1/profiles/user_id/shared-user/merges").json()["merges"]
+        assert ids == {profile["profile_id"]}
+        assert profile["computed"]["product_views"] == 16
+        assert profile["computed"]["events"] == 16 + 24
+        merged = [m["merged_id"] for m in merges if m["status"] == "merged"]
+        # The first device identified keeps its profile; the fifteen others merge into it, once.
+        assert len(merged) == len(set(merged)) == 15
+        with engine.connect() as conn:
+            stale = conn.execute(
+                text(
+                    "SELECT count(*) FROM identities i JOIN profiles p ON p.id = i.profile_id "
+                    "WHERE p.merged_into IS NOT NULL"
+                )
+            ).scalar()
+            users = conn.execute(
+                text("SELECT count(DISTINCT profile_id) FROM identities WHERE kind = 'user_id'")
+            ).scalar()
+        assert stale == 0 and users == 1
+        engine.dispose()
+    finally:
+        server.stop()
+
+
+def test_two_customers_identified_at_once_on_one_device_stay_apart(settings: Settings) -> None:
+    keys = create_workspace(settings, "guard")
+    server = RealServer(settings, workers=2)
+    try:
+        auth = _basic(keys["write_key"])
+        httpx.post(
+            f"{server.url}/v1/page", json={"anonymousId": "kiosk"}, headers=auth
+        ).raise_for_status()
+        barrier = threading.Barrier(2)
+
+        def login(user: str) -> None:
+            barrier.wait()
+            httpx.post(
+                f"{server.url}/v1/identify",
+                json={"userId": user, "anonymousId": "kiosk"},
+                headers=auth,
+            ).raise_for_status()
+
+        threads = [threading.Thread(target=login, args=(u,)) for u in ("ulla", "ulf")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        secret = {"Authorization": f"Bearer {keys['secret_key']}"}
+        with httpx.Client(base_url=server.url, headers=secret) as http:
+            ulla = http.get("/v1/profiles/user_id/ulla").json()
+            ulf = http.get("/v1/profiles/user_id/ulf").json()
+            refused = [
+                m
+                for u in ("ulla", "ulf")
+                for m in http.get(f"/v1/profiles/user_id/{u}/merges").json()["merges"]
+                if m["status"] == "refused"
+            ]
+        assert ulla["profile_id"] != ulf["profile_id"]
+        assert refused and refused[0]["reason"] == "different_user_ids"
+    finally:
+        server.stop()
+
+
+def test_official_segment_python_client(settings: Settings) -> None:
+    from segment.analytics.client import Client
+
+    keys = create_workspace(settings, "segment")
+    server = RealServer(settings, workers=1)
+    errors: list[Any] = []
+    client = Client(
+        keys["write_key"],
+        host=server.url,
+        gzip=True,
+        max_retries=0,
+        on_error=lambda error, batch: errors.append(error),
+    )
+    try:
+        anonymous = f"anon-{uuid.uuid4().hex[:8]}"
+        client.page(
+            anonymous_id=anonymous,
+            category="Shop",
+            name="Home",
+            properties={"url": "https://shop.example/?utm_source=newsletter&utm_medium=email"},
+        )
+        client.track(
+            anonymous_id=anonymous,
+            event="Product Viewed",
+            properties={"product_id": "sku-1", "category": "Lamps", "brand": "Lumo", "price": 49.0},
+        )
+        client.identify(
+            user_id="seg-1",
+            anonymous_id=anonymous,
+            traits={"email": "Sam@Example.com", "name": "Sam"},
+        )
+        client.track(
+            user_id="seg-1",
+            event="Order Completed",
+            properties={
+                "order_id": "o-1",
+                "revenue": 49.0,
+                "products": [{"product_id": "sku-1", "category": "Lamps", "price": 49.0}],
+            },
+        )
+        client.flush()
+        client.join()
+        assert errors == []
+        secret = {"Authorization": f"Bearer {keys['secret_key']}"}
+        deadline = time.monotonic() + 10
+        with httpx.Client(base_url=server.url, headers=secret) as http:
+            while True:
+                profile = http.get("/v1/profiles/email/sam@example.com").json()
+                if profile.get("computed", {}).get("events") == 4 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            events = http.get("/v1/profiles/user_id/seg-1/events").json()["events"]
+        assert [(e["type"], e["event"]) for e in reversed(events)] == [
+            ("page", "Home"),
+            ("track", "Product Viewed"),
+            ("identify", None),
+            ("track", "Order Completed"),
+        ]
+        assert all(e["message"]["context"]["library"]["name"] == "analytics-python" for e in events)
+        computed = profile["computed"]
+        assert profile["traits"] == {"email": "Sam@Example.com", "name": "Sam"}
+        assert {(i["kind"], i["value"]) for i in profile["identities"]} == {
+            ("anonymous_id", anonymous),
+            ("user_id", "seg-1"),
+            ("email", "sam@example.com"),
+        }
+        assert (computed["page_views"], computed["product_views"], computed["orders"]) == (1, 1, 1)
+        assert computed["revenue"] == 49.0
+        assert computed["top_categories"][0]["name"] == "Lamps"
+        assert computed["first_touch"]["channel"] == "email"
+    finally:
+        server.stop()
