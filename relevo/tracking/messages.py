@@ -8,6 +8,7 @@ removed: ``timestamp = receivedAt - (sentAt - timestamp)``.
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,11 +87,9 @@ def _ms(moment: datetime) -> int:
 
 
 def _iso(ms: int) -> str:
-    return (
-        datetime.fromtimestamp(ms / 1000, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
+    # time.strftime is several times cheaper than datetime.isoformat on this hot path.
+    seconds, millis = divmod(ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
 def _describe(error: ValidationError) -> str:
