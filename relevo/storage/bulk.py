@@ -8,9 +8,14 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Table, insert, text
 
+from relevo.encoded import EncodedJson
 from relevo.storage import schema as t
 
 _JSON_COLUMNS = {"payload", "traits", "trait_times", "computed", "identities"}
+
+
+def _encode(value: Any) -> Any:
+    return value if isinstance(value, EncodedJson) else orjson.dumps(value).decode()
 
 
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -27,7 +32,7 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
             f"VALUES ({', '.join('?' for _ in columns)})",
             [
                 tuple(
-                    orjson.dumps(row[c]).decode() if is_json else row[c]
+                    _encode(row[c]) if is_json else row[c]
                     for c, is_json in zip(columns, json_columns, strict=True)
                 )
                 for row in rows
@@ -40,7 +45,7 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
             for row in rows:
                 copy.write_row(
                     [
-                        orjson.dumps(row[c]).decode() if is_json else row[c]
+                        _encode(row[c]) if is_json else row[c]
                         for c, is_json in zip(columns, json_columns, strict=True)
                     ]
                 )

@@ -279,7 +279,7 @@ class IngestStore:
                     "user_id": m.user_id,
                     "timestamp": m.timestamp_ms,
                     "received_at": m.received_at_ms,
-                    "payload": m.payload,
+                    "payload": m.payload_json,
                 }
                 for m, profile in zip(messages, plan.message_profiles, strict=True)
             ],

@@ -139,14 +139,19 @@ class ProfileStore:
         return int(value or 0)
 
     def events_after(self, seq: int, limit: int) -> list[StoredEvent]:
+        # The materializer's hot read: driver-level, payload text decoded once with orjson.
+        mark = "?" if self.db.is_sqlite else "%s"
+        payload = "payload" if self.db.is_sqlite else "payload::text"
         with self.db.read() as conn:
-            rows = conn.execute(
-                select(*_event_columns())
-                .where(t.events.c.seq > seq)
-                .order_by(t.events.c.seq)
-                .limit(limit)
-            )
-            return [_stored_event(r) for r in rows]
+            rows = conn.exec_driver_sql(
+                "SELECT seq, workspace_id, profile_id, message_id, type, event, timestamp, "
+                f"{payload} FROM events WHERE seq > {mark} ORDER BY seq LIMIT {mark}",
+                (seq, limit),
+            ).fetchall()
+        return [
+            StoredEvent(EventRecord(r[0], r[4], r[5], r[6], orjson.loads(r[7])), r[1], r[2], r[3])
+            for r in rows
+        ]
 
     def latest_seq(self) -> int:
         with self.db.read() as conn:
@@ -208,17 +213,18 @@ class ProfileStore:
 
     # -- writes -----------------------------------------------------------------------------
     def save(self, updates: Sequence[ProfileUpdate], checkpoint: int, now_ms: int) -> None:
+        # Encode before taking the write lock: ingest waits for whatever happens inside it.
+        rows = [
+            (
+                _dumps(u.row.traits),
+                _dumps(u.row.trait_times),
+                _dumps(u.row.computed),
+                u.row.built_gen,
+                u.row.id,
+            )
+            for u in updates
+        ]
         with self.db.write() as conn:
-            rows = [
-                (
-                    _dumps(u.row.traits),
-                    _dumps(u.row.trait_times),
-                    _dumps(u.row.computed),
-                    u.row.built_gen,
-                    u.row.id,
-                )
-                for u in updates
-            ]
             if rows and self.db.is_sqlite:
                 # Driver-level executemany: SQLAlchemy's per-row parameter processing costs more
                 # than the UPDATE itself at thousands of profiles per step.

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, field_validator
 
+from relevo.encoded import EncodedJson
 from relevo.identity.identities import Identity, message_identities
 
 MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
@@ -68,6 +69,7 @@ class TrackedMessage:
     received_at_ms: int
     identities: list[Identity]
     payload: dict[str, Any]
+    payload_json: str  # encoded once, by the request handler, outside the write lock
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,4 +209,5 @@ def validate_message(
         received_at_ms=received_at_ms,
         identities=message_identities(payload),
         payload=payload,
+        payload_json=EncodedJson(orjson.dumps(payload).decode()),
     )
