@@ -4,11 +4,9 @@ the machine description written beside every figure."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -16,13 +14,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, text
-
 from relevo.settings import Settings
+from tests.databases import PG_URL, drop_schema, engine_for, wait_for_profiles
 from tests.real_server import RealServer, create_workspace
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-PG_URL = os.environ.get("RELEVO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 UAS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/120.0.0.0 Safari/537.36",
@@ -36,14 +32,6 @@ SOURCES = [
     "https://shop.example/?utm_source=newsletter&utm_medium=email",
     "https://shop.example/",
 ]
-
-
-def drop_schema(settings: Settings) -> None:
-    if settings.database_schema:
-        engine = create_engine(settings.database_url)
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
-        engine.dispose()
 
 
 def fresh_settings(backend: str, tmp: Path) -> Settings:
@@ -125,9 +113,9 @@ __all__ = [
     "RealServer",
     "create_workspace",
     "drop_schema",
+    "engine_for",
     "fresh_settings",
-    "json",
     "message",
     "record",
-    "subprocess",
+    "wait_for_profiles",
 ]

@@ -20,8 +20,17 @@ from pathlib import Path
 
 import httpx
 import orjson
-from common import RealServer, create_workspace, drop_schema, fresh_settings, message, record
-from sqlalchemy import create_engine, func, select
+from common import (
+    RealServer,
+    create_workspace,
+    drop_schema,
+    engine_for,
+    fresh_settings,
+    message,
+    record,
+    wait_for_profiles,
+)
+from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from relevo.storage import schema as t
@@ -79,25 +88,14 @@ def main() -> None:
         settings = fresh_settings(args.backend, Path(tmp))
         keys = create_workspace(settings, "bench")
         server = RealServer(settings, workers=args.workers)
-        engine = create_engine(
-            settings.database_url,
-            connect_args={"options": f"-c search_path={settings.database_schema}"}
-            if settings.database_schema
-            else {},
-        )
+        engine = engine_for(settings)
         try:
             acknowledged, latencies, elapsed = asyncio.run(
                 drive(server.url, keys["write_key"], bodies, args.seconds, args.clients)
             )
             last_ack = time.perf_counter()
             sent = len(acknowledged) * 100
-            while True:
-                with engine.connect() as conn:
-                    latest = conn.execute(select(func.max(t.events.c.seq))).scalar() or 0
-                    done = conn.execute(select(t.checkpoints.c.position)).scalar() or 0
-                if done >= latest:
-                    break
-                time.sleep(0.02)
+            wait_for_profiles(engine, timeout=120)
             catch_up = time.perf_counter() - last_ack
             with engine.connect() as conn:
                 stored = conn.execute(select(func.count()).select_from(t.events)).scalar()

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,31 +12,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
 from relevo.api.app import create_app
 from relevo.services import Services
-from relevo.settings import Settings
 from relevo.storage.migrate import upgrade
 from relevo.workspaces.keys import NewWorkspace
+from tests.databases import drop_schema, make_settings
 
-PG_URL = os.environ.get("RELEVO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
-
-
-def make_settings(backend: str, tmp_dir: str, **overrides: Any) -> Settings:
-    if backend == "sqlite":
-        return Settings(database_url=f"sqlite:///{tmp_dir}/relevo.db", **overrides)
-    schema = f"relevo_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    return Settings(database_url=PG_URL, database_schema=schema, **overrides)
-
-
-def drop_schema(settings: Settings) -> None:
-    if settings.database_schema:
-        engine = create_engine(settings.database_url)
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
-        engine.dispose()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

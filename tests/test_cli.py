@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from relevo.cli.main import app
 from relevo.identity.identities import USER_ID
 from relevo.services import Services
-from tests.conftest import drop_schema, make_settings
+from tests.databases import drop_schema, make_settings
 
 
 @pytest.fixture

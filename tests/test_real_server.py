@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 
 from relevo.settings import Settings
 from relevo.storage import schema as t
-from tests.conftest import drop_schema, make_settings
+from tests.databases import drop_schema, engine_for, make_settings, wait_for_profiles
 from tests.real_server import RealServer, create_workspace
 
 pytestmark = pytest.mark.slow
@@ -28,15 +28,6 @@ def settings(backend: str, tmp_path: Path) -> Iterator[Settings]:
     settings = make_settings(backend, str(tmp_path))
     yield settings
     drop_schema(settings)
-
-
-def _engine(settings: Settings) -> Any:
-    args = (
-        {"options": f"-c search_path={settings.database_schema}"}
-        if settings.database_schema
-        else {}
-    )
-    return create_engine(settings.database_url, connect_args=args)
 
 
 def _basic(write_key: str) -> dict[str, str]:
@@ -59,18 +50,6 @@ def _batch(prefix: str, n: int) -> list[dict[str, Any]]:
             message["traits"] = {"seen": i}
         messages.append(message)
     return messages
-
-
-def _wait_for_profiles(engine: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with engine.connect() as conn:
-            latest = conn.execute(select(func.max(t.events.c.seq))).scalar() or 0
-            done = conn.execute(select(t.checkpoints.c.position)).scalar() or 0
-        if done >= latest:
-            return
-        time.sleep(0.05)
-    raise AssertionError("profiles did not catch up")
 
 
 def test_kill_9_under_load_loses_no_acknowledged_event(settings: Settings) -> None:
@@ -109,7 +88,7 @@ def test_kill_9_under_load_loses_no_acknowledged_event(settings: Settings) -> No
         thread.join()
     assert len(acknowledged) > 1000
 
-    engine = _engine(settings)
+    engine = engine_for(settings)
     with engine.connect() as conn:
         stored = [r[0] for r in conn.execute(select(t.events.c.message_id))]
     assert len(stored) == len(set(stored)), "an event was stored twice"
@@ -130,7 +109,7 @@ def test_kill_9_under_load_loses_no_acknowledged_event(settings: Settings) -> No
             assert conn.execute(select(func.count()).select_from(t.events)).scalar() == len(
                 distinct
             )
-        _wait_for_profiles(engine)
+        wait_for_profiles(engine)
         with engine.connect() as conn:
             computed_events = sum(
                 row[0].get("events", 0)
@@ -184,8 +163,8 @@ def test_concurrent_merges_across_workers_make_one_person(settings: Settings) ->
             thread.join()
         assert errors == []
 
-        engine = _engine(settings)
-        _wait_for_profiles(engine)
+        engine = engine_for(settings)
+        wait_for_profiles(engine)
         secret = {"Authorization": f"Bearer {keys['secret_key']}"}
         with httpx.Client(base_url=server.url, headers=secret) as http:
             ids = {

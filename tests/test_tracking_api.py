@@ -242,3 +242,22 @@ def test_error_shape_is_the_same_everywhere(api: Api) -> None:
         assert 400 <= response.status_code < 500
         assert set(body) == {"error"}
         assert isinstance(body["error"]["code"], str) and body["error"]["message"]
+
+
+def test_nul_characters_are_replaced_not_a_server_error(api: Api) -> None:
+    # PostgreSQL cannot store NUL; both backends keep U+FFFD instead, lookups included.
+    result = api.batch(
+        [
+            {
+                "type": "track",
+                "event": "Odd\x00",
+                "userId": "nul\x00user",
+                "properties": {"q": "a\x00"},
+            },
+            {"type": "track", "userId": "\x00"},
+        ]
+    )
+    assert result["accepted"] == 1 and [r["index"] for r in result["rejected"]] == [1]
+    event = api.get("/v1/profiles/user_id/nul%00user/events")["events"][0]
+    assert event["event"] == "Odd\ufffd"
+    assert event["message"]["properties"] == {"q": "a\ufffd"}

@@ -101,6 +101,7 @@ def _external_identity(external: Mapping[str, Any]) -> list[Identity]:
 
 def normalise_lookup(kind: str, value: str) -> Identity | None:
     """The identity an API caller means by ``/profiles/{kind}/{value}``."""
+    value = value.replace("\x00", "\ufffd")  # as stored: see tracking.messages.without_nul
     normal_kind = normalise_kind(kind)
     if normal_kind is None:
         return None

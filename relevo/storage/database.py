@@ -11,6 +11,7 @@ import fcntl
 import os
 import re
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,7 +22,8 @@ from sqlalchemy.pool import NullPool
 
 from relevo.settings import Settings
 
-INGEST_LOCK_KEY = 0x5E1E_0001  # advisory lock id that serialises identity resolution
+INGEST_LOCK = 1  # advisory lock that serialises identity resolution
+MATERIALIZER_LOCK = 2  # advisory lock held by the one profile materializer
 
 
 def _json_dumps(value: Any) -> str:
@@ -123,7 +125,17 @@ class Database:
     def lock_ingest(self, conn: Connection) -> None:
         """Serialise identity resolution (SQLite's BEGIN IMMEDIATE already does)."""
         if not self.is_sqlite:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK_KEY})
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:k, :scope)"),
+                {"k": INGEST_LOCK, "scope": self.lock_scope},
+            )
+
+    @property
+    def lock_scope(self) -> int:
+        """Second key of Relevo's advisory locks: they are per database, not per schema, so two
+        Relevo installations in two schemas of one database must not share them."""
+        digest = zlib.crc32((self.schema or "public").encode())
+        return digest - 2**32 if digest >= 2**31 else digest  # a signed int4
 
     def dispose(self) -> None:
         if self.is_sqlite:

@@ -19,7 +19,7 @@ from relevo.identity.resolution import MessageIdentities, ProfileFacts, plan_res
 from relevo.storage import schema as t
 from relevo.storage.bulk import bulk_insert, create_profiles
 from relevo.storage.database import Database
-from relevo.tracking.messages import RejectedMessage, TrackedMessage
+from relevo.tracking.messages import RejectedMessage, TrackedMessage, without_nul
 
 _CHUNK = 400  # bound on the number of bind parameters in one IN (...) list
 
@@ -323,15 +323,18 @@ def _quarantine_row(
         traits = raw.get("traits")
         if isinstance(traits, dict) and isinstance(traits.get("email"), str):
             email = traits["email"]
-    return {
-        "workspace_id": workspace_id,
-        "received_at": now_ms,
-        "source": source,
-        "position": rejected.index,
-        "reason": rejected.reason,
-        "message_id": rejected.message_id,
-        "anonymous_id": rejected.anonymous_id,
-        "user_id": rejected.user_id,
-        "email": email.strip().lower() if email else None,
-        "payload": payload,
-    }
+    row: dict[str, object] = without_nul(
+        {
+            "workspace_id": workspace_id,
+            "received_at": now_ms,
+            "source": source,
+            "position": rejected.index,
+            "reason": rejected.reason,
+            "message_id": rejected.message_id,
+            "anonymous_id": rejected.anonymous_id,
+            "user_id": rejected.user_id,
+            "email": email.strip().lower() if email else None,
+            "payload": payload,
+        }
+    )
+    return row

@@ -16,9 +16,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from relevo.profiles.state import EventRecord
 from relevo.profiles.traits import TraitChange
 from relevo.storage import schema as t
-from relevo.storage.database import Database
-
-MATERIALIZER_LOCK_KEY = 0x5E1E_0002
+from relevo.storage.database import MATERIALIZER_LOCK, Database
 
 
 def _dumps(value: Any) -> str:
@@ -109,7 +107,8 @@ class ProfileStore:
             return True
         conn = self.db.write_engine.connect()
         got = conn.execute(
-            text("SELECT pg_try_advisory_lock(:k)"), {"k": MATERIALIZER_LOCK_KEY}
+            text("SELECT pg_try_advisory_lock(:k, :scope)"),
+            {"k": MATERIALIZER_LOCK, "scope": self.db.lock_scope},
         ).scalar()
         conn.commit()
         if got:

@@ -122,6 +122,18 @@ def _content_id(raw: dict[str, Any]) -> str:
     return f"relevo-{uuid.uuid4().hex}"
 
 
+def without_nul(value: Any) -> Any:
+    """``value`` with NUL characters replaced by U+FFFD: PostgreSQL cannot store NUL in text or
+    jsonb, and both backends must keep the same data."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
+
+
 def _opt_str(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
@@ -140,6 +152,9 @@ def validate_message(
         return RejectedMessage(
             index, f"a message must be a JSON object, got {type(raw).__name__}", raw
         )
+    encoded = orjson.dumps(raw)
+    if b"\\u0000" in encoded:
+        raw = without_nul(raw)
     ids = {
         k: _opt_str(raw.get(k)) if isinstance(raw.get(k), str | int) else None
         for k in ("messageId", "anonymousId", "userId")
@@ -151,7 +166,7 @@ def validate_message(
         )
 
     if max_bytes is not None:
-        size = len(orjson.dumps(raw))
+        size = len(encoded)
         if size > max_bytes:
             return reject(
                 f"message is {size} bytes, over the {max_bytes // 1024} KB limit per message"
