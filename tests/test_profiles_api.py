@@ -333,3 +333,58 @@ def test_materializer_survives_merge_while_events_stream(api: Api) -> None:
         computed = api.profile("user_id", "collector")["computed"]
     assert computed["product_views"] == 21
     assert computed["events"] == 41
+
+
+def test_ecommerce_and_email_events_have_their_own_attributes(api: Api) -> None:
+    names = [
+        "Products Searched",
+        "Product List Viewed",
+        "Product Added",
+        "Product Removed",
+        "Cart Viewed",
+        "Checkout Started",
+        "Email Opened",
+        "Email Link Clicked",
+    ]
+    api.batch(
+        [
+            {"type": "track", "event": n, "userId": "shopper", "timestamp": _at(2, i)}
+            for i, n in enumerate(names)
+        ]
+    )
+    computed = api.profile("user_id", "shopper")["computed"]
+    assert {
+        k: computed[k]
+        for k in (
+            "searches",
+            "list_views",
+            "cart_adds",
+            "cart_removals",
+            "cart_views",
+            "checkouts_started",
+            "email_opens",
+            "email_clicks",
+        )
+    } == dict.fromkeys(
+        (
+            "searches",
+            "list_views",
+            "cart_adds",
+            "cart_removals",
+            "cart_views",
+            "checkouts_started",
+            "email_opens",
+            "email_clicks",
+        ),
+        1,
+    )
+    assert computed["last_email_engagement_at"] is not None
+    assert computed["cart_open_since"] is not None  # added, not bought: an abandoned cart
+    api.send(
+        "track",
+        event="Order Completed",
+        userId="shopper",
+        timestamp=_at(1),
+        properties={"order_id": "x", "revenue": 5},
+    )
+    assert api.profile("user_id", "shopper")["computed"]["cart_open_since"] is None

@@ -18,6 +18,17 @@ PRODUCT_VIEWED = "Product Viewed"
 PRODUCT_ADDED = "Product Added"
 ORDER_COMPLETED = "Order Completed"
 ORDER_REFUNDED = "Order Refunded"
+# Segment e-commerce v2 and e-mail events with a computed attribute of their own.
+COUNTED_EVENTS = {
+    "Products Searched": "searches",
+    "Product List Viewed": "list_views",
+    "Product Removed": "cart_removals",
+    "Cart Viewed": "cart_views",
+    "Checkout Started": "checkouts_started",
+    "Email Opened": "email_opens",
+    "Email Link Clicked": "email_clicks",
+}
+EMAIL_EVENTS = ("Email Opened", "Email Link Clicked")
 INTEREST_WEIGHTS = {
     PRODUCT_VIEWED: 1.0,
     "Product Clicked": 0.5,
@@ -172,12 +183,22 @@ def _apply_track(
 ) -> None:
     counts = state.setdefault("event_counts", {})
     counts[name] = counts.get(name, 0) + 1
+    counted = COUNTED_EVENTS.get(name)
+    if counted is not None:
+        _count(state, counted)
+        if name in EMAIL_EVENTS and ts >= state.get("last_email_engagement_at", 0):
+            state["last_email_engagement_at"] = ts
     if name == PRODUCT_VIEWED:
         _count(state, "product_views")
     elif name == PRODUCT_ADDED:
         _count(state, "cart_adds")
+        # An open cart: items added since the last order (the abandoned-cart signal).
+        if ts > state.get("last_order_at", 0) and "cart_open_since" not in state:
+            state["cart_open_since"] = ts
     elif name == ORDER_COMPLETED:
         _count(state, "orders")
+        if ts >= state.get("cart_open_since", ts + 1):
+            state.pop("cart_open_since", None)
         state["revenue"] = round(state.get("revenue", 0.0) + order_revenue(properties), 2)
         if ts >= state.get("last_order_at", 0):
             state["last_order_at"] = ts

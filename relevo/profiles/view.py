@@ -10,7 +10,30 @@ from relevo.profiles.state import ProfileRules, top_interests
 from relevo.profiles.traits import declared_preferences
 from relevo.storage.person_store import Person
 
-_TIMES = ("first_seen", "last_seen", "last_order_at", "first_order_at", "session_started_at")
+_TIMES = (
+    "first_seen",
+    "last_seen",
+    "last_order_at",
+    "first_order_at",
+    "session_started_at",
+    "cart_open_since",
+    "last_email_engagement_at",
+)
+_COUNTS = (
+    "sessions",
+    "events",
+    "page_views",
+    "screen_views",
+    "product_views",
+    "list_views",
+    "searches",
+    "cart_adds",
+    "cart_removals",
+    "cart_views",
+    "checkouts_started",
+    "email_opens",
+    "email_clicks",
+)
 
 
 def iso(ms: int | None) -> str | None:
@@ -32,12 +55,7 @@ def computed_view(
     half_life = rules.interest_half_life_ms
     return {
         **{key: iso(computed.get(key)) for key in _TIMES},
-        "sessions": computed.get("sessions", 0),
-        "events": computed.get("events", 0),
-        "page_views": computed.get("page_views", 0),
-        "screen_views": computed.get("screen_views", 0),
-        "product_views": computed.get("product_views", 0),
-        "cart_adds": computed.get("cart_adds", 0),
+        **{key: computed.get(key, 0) for key in _COUNTS},
         "orders": orders,
         "revenue": round(revenue, 2),
         "refunded": computed.get("refunded", 0.0),
