@@ -18,9 +18,9 @@ from common import drop_schema, fresh_settings, message, record
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from relevo.services import Services
-from relevo.storage.ingest_store import IngestJob
 from relevo.storage.migrate import upgrade
 from relevo.tracking.ingest import split_batch
+from relevo.tracking.jobs import IngestJob
 
 
 def main() -> None:

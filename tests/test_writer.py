@@ -6,7 +6,7 @@ import pytest
 
 from relevo.errors import Overloaded
 from relevo.services import Services
-from relevo.storage.ingest_store import IngestJob
+from relevo.tracking.jobs import IngestJob
 from relevo.tracking.messages import TrackedMessage, validate_message
 from relevo.tracking.writer import IngestWriter
 

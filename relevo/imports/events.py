@@ -16,7 +16,7 @@ from typing import IO, Any, cast
 
 import orjson
 
-from relevo.storage.ingest_store import IngestStore
+from relevo.tracking.jobs import EventSink
 from relevo.tracking.messages import RejectedMessage, TrackedMessage, validate_message
 
 BATCH = 1000
@@ -40,7 +40,7 @@ def open_text(path: Path) -> IO[bytes]:
 
 
 def import_messages(
-    store: IngestStore,
+    store: EventSink,
     workspace_id: int,
     messages: Iterable[tuple[int, Any]],
     report: ImportReport,

@@ -14,9 +14,9 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
+from relevo.profiles.records import Head, ProfileRow, ProfileSource, ProfileUpdate, StoredEvent
 from relevo.profiles.state import ProfileRules, apply_event
 from relevo.profiles.traits import TraitChange, apply_traits
-from relevo.storage.profile_store import ProfileRow, ProfileStore, ProfileUpdate, StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,11 @@ def _fold(row: ProfileRow, events: list[StoredEvent], rules: ProfileRules) -> li
 
 class Materializer:
     def __init__(
-        self, store: ProfileStore, rules: ProfileRules, chunk: int = 5000, cache_size: int = 200_000
+        self,
+        store: ProfileSource,
+        rules: ProfileRules,
+        chunk: int = 5000,
+        cache_size: int = 200_000,
     ) -> None:
         self.store = store
         self.rules = rules
@@ -55,9 +59,7 @@ class Materializer:
         """Forget cached profiles (another process may have materialized meanwhile)."""
         self._cache.clear()
 
-    def _rows(
-        self, heads: dict[int, tuple[int | None, int, int]], wanted: set[int]
-    ) -> dict[int, ProfileRow]:
+    def _rows(self, heads: dict[int, Head], wanted: set[int]) -> dict[int, ProfileRow]:
         """Profile rows from the cache where it is current, else from the database.
 
         Only the lease holder writes computed state, so a cached row stays current until a merge

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from relevo.profiles.lifecycle import LifecycleThresholds, lifecycle_stage
+from relevo.profiles.records import Person
 from relevo.profiles.state import ProfileRules, top_interests
 from relevo.profiles.traits import declared_preferences
-from relevo.storage.person_store import Person
 
 _TIMES = (
     "first_seen",

@@ -9,7 +9,6 @@ checkpoint relies on.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import orjson
 from sqlalchemy import Connection, insert, select, update
@@ -19,26 +18,10 @@ from relevo.identity.resolution import MessageIdentities, ProfileFacts, plan_res
 from relevo.storage import schema as t
 from relevo.storage.bulk import bulk_insert, create_profiles
 from relevo.storage.database import Database
+from relevo.tracking.jobs import IngestJob, StoredBatch
 from relevo.tracking.messages import RejectedMessage, TrackedMessage, without_nul
 
 _CHUNK = 400  # bound on the number of bind parameters in one IN (...) list
-
-
-@dataclass(frozen=True)
-class IngestJob:
-    workspace_id: int
-    messages: Sequence[TrackedMessage]
-    rejected: Sequence[RejectedMessage]
-    source: str = "api"
-
-
-@dataclass(frozen=True)
-class StoredBatch:
-    stored: int
-    duplicates: int
-    quarantined: int
-    merges: int
-    refused_merges: int
 
 
 def _chunks(items: Sequence[object], size: int = _CHUNK) -> Iterable[Sequence[object]]:

@@ -3,30 +3,14 @@ erase. A person is a surviving profile plus the profiles merged into it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, or_, select
 
 from relevo.identity.identities import ANONYMOUS_ID, EMAIL, USER_ID, Identity
+from relevo.profiles.records import Person
 from relevo.storage import schema as t
 from relevo.storage.database import Database
-
-
-@dataclass
-class Person:
-    profile_id: int
-    workspace_id: int
-    created_at: int
-    updated_at: int
-    traits: dict[str, Any]
-    computed: dict[str, Any]
-    merged_ids: list[int]
-    identities: list[dict[str, Any]]
-
-    @property
-    def all_ids(self) -> list[int]:
-        return [self.profile_id, *self.merged_ids]
 
 
 class PersonStore:

@@ -6,15 +6,14 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import IO, Any
 
 import orjson
 from sqlalchemy import BigInteger, Connection, any_, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from relevo.profiles.records import Head, ProfileRow, ProfileUpdate, StoredEvent
 from relevo.profiles.state import EventRecord
-from relevo.profiles.traits import TraitChange
 from relevo.storage import schema as t
 from relevo.storage.database import MATERIALIZER_LOCK, Database
 
@@ -24,32 +23,6 @@ def _dumps(value: Any) -> str:
 
 
 CHECKPOINT = "profiles"
-
-
-@dataclass
-class StoredEvent:
-    record: EventRecord
-    workspace_id: int
-    profile_id: int
-    message_id: str
-
-
-@dataclass
-class ProfileRow:
-    id: int
-    workspace_id: int
-    merged_into: int | None
-    rebuild_gen: int
-    built_gen: int
-    traits: dict[str, Any]
-    trait_times: dict[str, int]
-    computed: dict[str, Any]
-
-
-@dataclass
-class ProfileUpdate:
-    row: ProfileRow
-    changes: list[TraitChange]
 
 
 _PROFILE_COLUMNS = (
@@ -169,10 +142,10 @@ class ProfileStore:
                     found[row[0]] = ProfileRow(*row)
         return found
 
-    def profile_heads(self, ids: Iterable[int]) -> dict[int, tuple[int | None, int, int]]:
+    def profile_heads(self, ids: Iterable[int]) -> dict[int, Head]:
         """(merged_into, rebuild_gen, built_gen) of profiles: cheap, no JSON."""
         p = t.profiles.c
-        heads: dict[int, tuple[int | None, int, int]] = {}
+        heads: dict[int, Head] = {}
         with self.db.read() as conn:
             for condition in self._id_conditions(ids):
                 rows = conn.execute(

@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from relevo.errors import Overloaded
-from relevo.storage.ingest_store import IngestJob, IngestStore, StoredBatch
+from relevo.tracking.jobs import EventSink, IngestJob, StoredBatch
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class _Pending:
 
 
 class IngestWriter:
-    def __init__(self, store: IngestStore, max_batch_messages: int, max_pending: int) -> None:
+    def __init__(self, store: EventSink, max_batch_messages: int, max_pending: int) -> None:
         self.store = store
         self.max_batch_messages = max_batch_messages
         self.max_pending = max_pending

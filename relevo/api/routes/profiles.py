@@ -13,9 +13,9 @@ from relevo.api.responses import JSON
 from relevo.errors import NotFound, RelevoError
 from relevo.identity.identities import normalise_lookup
 from relevo.profiles.event_counts import count_matching, validate_conditions
+from relevo.profiles.records import Person
 from relevo.profiles.view import iso, profile_view
 from relevo.services import Services
-from relevo.storage.person_store import Person
 from relevo.workspaces.keys import Workspace
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"])

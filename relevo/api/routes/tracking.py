@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 from relevo.api.deps import ServicesDep, basic_auth_user
 from relevo.api.responses import JSON
 from relevo.errors import AuthError, InvalidMessage
-from relevo.storage.ingest_store import IngestJob
 from relevo.tracking.ingest import decode_body, parse_json_object, split_batch
+from relevo.tracking.jobs import IngestJob
 from relevo.tracking.messages import (
     MAX_BATCH_BYTES,
     MAX_MESSAGE_BYTES,
