@@ -4,6 +4,9 @@ Segment client. Each test runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import os
+import signal
 import threading
 import time
 import uuid
@@ -304,5 +307,35 @@ def test_official_segment_python_client(settings: Settings) -> None:
         assert computed["revenue"] == 49.0
         assert computed["top_categories"][0]["name"] == "Lamps"
         assert computed["first_touch"]["channel"] == "email"
+    finally:
+        server.stop()
+
+
+def test_workers_share_keep_alive_connections_and_a_dead_worker_is_replaced(
+    settings: Settings,
+) -> None:
+    server = RealServer(settings, workers=2)
+    try:
+        # Sixteen keep-alive clients opened at once, as an SDK pool or a load balancer does:
+        # each worker's own SO_REUSEPORT socket gets a share of them.
+        clients = [httpx.Client(base_url=server.url, timeout=10) for _ in range(16)]
+        pids = {c.get("/healthz").json()["worker_pid"] for c in clients}
+        for c in clients:
+            c.close()
+        assert len(pids) == 2
+
+        victim = pids.pop()
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        seen: set[int] = set()
+        while time.monotonic() < deadline and len(seen - {victim}) < 2:
+            with (
+                contextlib.suppress(httpx.HTTPError),
+                httpx.Client(base_url=server.url, timeout=5) as fresh,
+            ):
+                seen.add(fresh.get("/healthz").json()["worker_pid"])
+            time.sleep(0.05)
+        assert victim not in seen
+        assert len(seen) == 2  # the survivor and the replacement both answer
     finally:
         server.stop()

@@ -78,29 +78,24 @@ def serve(
     database_url: DatabaseOption = None,
 ) -> None:
     """Start the HTTP API (creates or upgrades the schema first)."""
-    import uvicorn
+    from relevo.api.workers import WorkerPool, serve_one
 
     with _services(database_url) as services:
         console.print(
             f"Relevo listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)"
         )
+        if workers == 1:
+            serve_one(host, port)
+            return
         background = None
-        if workers > 1 and services.settings.run_profiler:
+        if services.settings.run_profiler:
             # The supervisor process is idle: it folds events into profiles, so no worker
             # shares its interpreter lock with the materializer.
             os.environ["RELEVO_RUN_PROFILER"] = "false"
             background = services.background()
             background.start()
         try:
-            uvicorn.run(
-                "relevo.api.asgi:create",
-                factory=True,
-                host=host,
-                port=port,
-                workers=workers,
-                log_level="warning",
-                access_log=False,
-            )
+            WorkerPool(host, port, workers).run()
         finally:
             if background is not None:
                 background.stop()
