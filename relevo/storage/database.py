@@ -51,6 +51,7 @@ class Database:
             lock_path = os.devnull if ":memory:" in path or not path else f"{path}.write.lock"
             self._lock_file = open(lock_path, "ab")  # noqa: SIM115 - lives as long as the pools
             self._thread_lock = threading.Lock()
+            self._synchronous = settings.sqlite_synchronous.upper()
             self.write_engine = self._sqlite_engine(settings, immediate=True, **common)
             self.read_engine = self._sqlite_engine(settings, immediate=False, **common)
         else:
@@ -101,8 +102,14 @@ class Database:
         return engine
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction, committed when the block ends without an exception."""
+    def write(self, derived: bool = False) -> Iterator[Connection]:
+        """A write transaction, committed when the block ends without an exception.
+
+        ``derived``: the transaction only writes what can be recomputed from the event log
+        (computed profiles with their checkpoint). On SQLite its commit skips the fsync: the
+        next durable commit's fsync of the WAL covers it, and if power fails first, profiles
+        and checkpoint roll back together and are recomputed.
+        """
         if not self.is_sqlite:
             with self.write_engine.begin() as conn:
                 yield conn
@@ -112,10 +119,26 @@ class Database:
         with self._thread_lock:
             fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
             try:
-                with self.write_engine.begin() as conn:
-                    yield conn
+                with self.write_engine.connect() as conn:
+                    relaxed = derived and self._synchronous in {"FULL", "EXTRA"}
+                    if relaxed:
+                        self._set_synchronous(conn, "NORMAL")
+                    try:
+                        with conn.begin():
+                            yield conn
+                    finally:
+                        if relaxed:
+                            self._set_synchronous(conn, self._synchronous)
             finally:
                 fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+
+    @staticmethod
+    def _set_synchronous(conn: Connection, level: str) -> None:
+        # On the driver connection, outside any transaction: SQLAlchemy's autobegin would
+        # otherwise open one (and SQLite ignores the pragma inside a transaction).
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        dbapi.execute(f"PRAGMA synchronous={level}")
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

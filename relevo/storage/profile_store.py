@@ -196,7 +196,7 @@ class ProfileStore:
             )
             for u in updates
         ]
-        with self.db.write() as conn:
+        with self.db.write(derived=True) as conn:
             if rows and self.db.is_sqlite:
                 # Driver-level executemany: SQLAlchemy's per-row parameter processing costs more
                 # than the UPDATE itself at thousands of profiles per step.
