@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from relevo.profiles.lifecycle import LifecycleThresholds
 from relevo.profiles.materializer import Materializer, MaterializerThread
 from relevo.profiles.state import ProfileRules
+from relevo.recs.live import LiveBundles
+from relevo.recs.service import Recommendations
 from relevo.settings import Settings
 from relevo.storage.database import Database
 from relevo.storage.ingest_store import IngestStore
+from relevo.storage.interaction_store import InteractionStore
+from relevo.storage.model_store import ModelStore
 from relevo.storage.person_store import PersonStore
 from relevo.storage.profile_store import ProfileStore
 from relevo.storage.workspace_store import WorkspaceStore
@@ -27,10 +32,13 @@ class Services:
     materializer: Materializer
     rules: ProfileRules
     lifecycle: LifecycleThresholds
+    models: ModelStore
+    recommendations: Recommendations
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = Database(settings)
+        models = ModelStore(Path(settings.models_dir))
         ingest = IngestStore(db, settings.max_anonymous_ids_per_profile)
         rules = ProfileRules(
             session_timeout_ms=settings.session_timeout_minutes * 60_000,
@@ -48,6 +56,12 @@ class Services:
             materializer=Materializer(ProfileStore(db), rules, settings.profiler_chunk_events),
             rules=rules,
             lifecycle=LifecycleThresholds(settings.lapsed_after_days),
+            models=models,
+            recommendations=Recommendations(
+                InteractionStore(db),
+                LiveBundles(models, settings.models_check_seconds),
+                settings.recs_history_events,
+            ),
         )
 
     def background(self) -> MaterializerThread:

@@ -49,6 +49,17 @@ class Settings(BaseSettings):
         True, description="Run the profile materializer inside the API process (one holds a lease)."
     )
 
+    models_dir: str = Field(
+        "relevo-models",
+        description="Folder of trained recommendation models (versioned; `relevo train` writes).",
+    )
+    models_check_seconds: float = Field(
+        2.0, gt=0, description="How often a server looks for a newer model version to swap in."
+    )
+    recs_history_events: int = Field(
+        50, ge=1, description="Latest product events of the visitor read per recommendation."
+    )
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

@@ -29,8 +29,13 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def services(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    folder = tmp_path_factory.mktemp(backend)
     settings = make_settings(
-        backend, str(tmp_path_factory.mktemp(backend)), profiler_interval_seconds=0.02
+        backend,
+        str(folder),
+        profiler_interval_seconds=0.02,
+        models_dir=str(folder / "models"),
+        models_check_seconds=0.05,
     )
     built = Services.build(settings)
     upgrade(built.db)

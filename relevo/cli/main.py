@@ -229,6 +229,60 @@ def import_orders(
 
 
 @app.command()
+def train(
+    workspace: Annotated[
+        str | None, typer.Option(help="Workspace name (default: every workspace)")
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Train every recommendation strategy; running servers swap to the new version."""
+    from relevo.cli.recs import train_workspace, trained_table
+
+    with _services(database_url) as services:
+        chosen = _workspaces(services, workspace)
+        with _progress() as progress:
+            results = [train_workspace(services, w, progress) for w in chosen]
+    console.print(trained_table(results))
+    for r in results:
+        console.print(f"{r.workspace}: model version {r.version} in {r.path}")
+
+
+@app.command()
+def evaluate(
+    workspace: Annotated[str, typer.Option(help="Workspace name")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON")] = False,
+    output: Annotated[Path, typer.Option(help="Folder for the CSV tables and the plot")] = Path(
+        "relevo-evaluation"
+    ),
+    database_url: DatabaseOption = None,
+) -> None:
+    """Offline evaluation on the workspace's own data: temporal split, full ranking,
+    Relevo's strategies against the baselines (tables, CSV and a plot)."""
+    from relevo.cli.recs import evaluate_workspace
+
+    with _services(database_url) as services:
+        (found,) = _workspaces(services, workspace)
+        with _progress() as progress:
+            report = evaluate_workspace(services, found, progress, output / found.name)
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        for table in report.tables():
+            console.print(table)
+    console.print(f"CSV and plot written to {output / found.name}")
+
+
+def _workspaces(services: Services, name: str | None) -> list[Any]:
+    if name is None:
+        return services.workspaces.list()
+    try:
+        return [services.workspaces.by_name(name)]
+    except RelevoError as error:
+        _fail(error)
+        raise
+
+
+@app.command()
 def demo(
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the API after loading")

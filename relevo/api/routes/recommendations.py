@@ -1,0 +1,188 @@
+"""Recommendations (`POST /v1/recommendations`) and the shown/clicked feedback of an answer."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from relevo.api.deps import ServicesDep, basic_auth_user
+from relevo.api.responses import JSON
+from relevo.errors import AuthError, RelevoError
+from relevo.identity.identities import ANONYMOUS_ID, USER_ID, Identity, normalise_lookup
+from relevo.recs.errors import IdentityNotAllowed
+from relevo.recs.service import Context
+from relevo.recs.serving import Exclusions
+from relevo.tracking.jobs import IngestJob
+from relevo.tracking.messages import TrackedMessage, validate_message
+from relevo.workspaces.keys import Workspace
+
+router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Unknown strategy or malformed request"},
+    401: {"description": "Missing or unknown key"},
+    403: {"description": "The write key may only ask for its own visitor (anonymous_id)"},
+}
+
+
+class Caller(BaseModel):
+    workspace: Workspace
+    secret: bool
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+
+def caller(request: Request, services: ServicesDep) -> Caller:
+    """The secret key (Bearer) for server-side callers, or the public write key (Basic) for
+    a web page, which may only ask about the anonymous visitor it is."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token:
+        workspace = services.workspaces.by_secret(token.strip())
+        if workspace is None:
+            raise AuthError("unknown secret key")
+        return Caller(workspace=workspace, secret=True)
+    key = basic_auth_user(request)
+    if key:
+        workspace = services.workspaces.by_write_key(key)
+        if workspace is None:
+            raise AuthError("unknown write key")
+        return Caller(workspace=workspace, secret=False)
+    raise AuthError("send the secret key as Bearer token or the write key as HTTP Basic user")
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+class IdentityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(description="anonymous_id, user_id, email, phone or a custom kind")
+    value: str = Field(min_length=1, max_length=255)
+
+
+class ContextIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    product_id: str | None = Field(None, description="The product in view")
+    cart: list[str] = Field(default_factory=list, max_length=500)
+    category: str | None = Field(None, description="Only items of this category path")
+    candidates: list[str] | None = Field(
+        None, max_length=5000, description="re-rank: the product ids to order for this person"
+    )
+
+
+class ExcludeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    out_of_stock: bool = True
+    in_view: bool = True
+    in_cart: bool = True
+    purchased: bool = False
+
+
+class RecommendationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    strategy: str
+    identity: IdentityIn | None = None
+    context: ContextIn = Field(default_factory=ContextIn)
+    limit: int = Field(10, ge=1, le=200)
+    exclude: ExcludeIn = Field(default_factory=ExcludeIn)
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    identity: IdentityIn
+    shown: list[str] = Field(default_factory=list, max_length=500)
+    clicked: list[str] = Field(default_factory=list, max_length=500)
+
+
+def _identity(caller: Caller, given: IdentityIn | None) -> Identity | None:
+    if given is None:
+        return None
+    identity = normalise_lookup(given.kind, given.value)
+    if identity is None:
+        raise RelevoError(f"{given.value!r} is not a valid {given.kind}")
+    if not caller.secret and identity[0] != ANONYMOUS_ID:
+        raise IdentityNotAllowed(
+            "with the write key, ask only for the visitor's own anonymous_id; "
+            "other identities need the secret key"
+        )
+    return identity
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@router.post("", responses=_RESPONSES, summary="Recommend products with a named strategy")
+def recommendations(body: RecommendationIn, caller: CallerDep, services: ServicesDep) -> JSON:
+    identity = _identity(caller, body.identity)
+    context = Context(
+        body.context.product_id, body.context.cart, body.context.category, body.context.candidates
+    )
+    limit = max(body.limit, len(body.context.candidates or ()))
+    exclusions = Exclusions(**body.exclude.model_dump())
+    outcome = services.recommendations.answer(
+        caller.workspace.id, body.strategy, identity, context, limit, exclusions, _now_ms()
+    )
+    return JSON(
+        {
+            "recommendation_id": outcome.recommendation_id,
+            "strategy": body.strategy,
+            "model_version": outcome.version,
+            "items": outcome.items,
+            "fallbacks": outcome.fallbacks,
+            "unknown_products": outcome.unknown_products,
+            "known_visitor": outcome.known_visitor,
+        }
+    )
+
+
+def _feedback_message(
+    rec_id: str, identity: Identity, event: str, products: list[str], now_ms: int
+) -> TrackedMessage:
+    raw: dict[str, Any] = {
+        "type": "track",
+        "event": event,
+        # Reporting the same thing twice stores it once.
+        "messageId": f"{rec_id}:{event}:{','.join(products)}"[:255],
+        "properties": {"recommendation_id": rec_id, "product_ids": products},
+        ("anonymousId" if identity[0] == ANONYMOUS_ID else "userId"): identity[1],
+    }
+    result = validate_message(raw, now_ms, max_bytes=None)
+    if not isinstance(result, TrackedMessage):
+        raise RelevoError(result.reason)
+    return result
+
+
+@router.post(
+    "/{recommendation_id}/feedback",
+    responses=_RESPONSES,
+    summary="Report which recommended items were shown and which were clicked",
+)
+async def feedback(
+    recommendation_id: str, body: FeedbackIn, caller: CallerDep, services: ServicesDep
+) -> JSON:
+    """Stored as track events (`Recommendation Shown`, `Recommendation Clicked`) of the visitor,
+    so they are durable, countable in audiences and measurable like any other event; a site
+    may equally send those events through the tracking API."""
+    identity = _identity(caller, body.identity)
+    assert identity is not None
+    if identity[0] not in (ANONYMOUS_ID, USER_ID):
+        raise RelevoError("feedback needs the visitor's anonymous_id or user_id")
+    if not recommendation_id.startswith("rec_") or len(recommendation_id) > 64:
+        raise RelevoError(f"{recommendation_id!r} is not a recommendation id")
+    now = _now_ms()
+    messages = [
+        _feedback_message(recommendation_id, identity, event, products, now)
+        for event, products in (
+            ("Recommendation Shown", body.shown),
+            ("Recommendation Clicked", body.clicked),
+        )
+        if products
+    ]
+    if not messages:
+        raise RelevoError("report at least one product in 'shown' or 'clicked'")
+    stored = await services.writer.submit(IngestJob(caller.workspace.id, messages, []))
+    return JSON({"success": True, "stored": stored.stored, "duplicates": stored.duplicates})

@@ -1,0 +1,119 @@
+"""A trained set of strategies with the item and user index spaces they share.
+
+Saved as plain files (numpy .npz with allow_pickle=False, JSON) by `relevo train`, loaded by
+the server, which swaps bundles without stopping (relevo.recs.live).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from relevo.recs.base import Recommender
+from relevo.recs.data import ItemTable
+from relevo.recs.strategies import STRATEGIES
+
+MANIFEST = "manifest.json"
+
+
+def _strings(values: Any) -> npt.NDArray[np.str_]:
+    return np.asarray([str(v) for v in values], dtype=np.str_)
+
+
+@dataclass
+class Bundle:
+    version: str
+    items: ItemTable
+    user_ids: list[str]  # surviving profile ids as strings, index = user index of the models
+    models: dict[str, Recommender]
+    trained_at: str = ""
+    stats: dict[str, Any] = field(default_factory=dict)
+    _user_index: dict[str, int] = field(default_factory=dict, repr=False)
+    _item_index: dict[str, int] = field(default_factory=dict, repr=False)
+    _category_cache: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._user_index = {u: i for i, u in enumerate(self.user_ids)}
+        self._item_index = {item: i for i, item in enumerate(self.items.item_ids)}
+
+    def user_index(self, profile_id: int | None) -> int | None:
+        return None if profile_id is None else self._user_index.get(str(profile_id))
+
+    def item_index(self, item_id: str) -> int | None:
+        return self._item_index.get(item_id)
+
+    def in_category(self, category: str) -> npt.NDArray[np.bool_]:
+        """Items whose category path is `category` or below it ("Home" covers "Home > Mugs")."""
+        wanted = category.strip().lower()
+        mask = self._category_cache.get(wanted)
+        if mask is None:
+            mask = np.fromiter(
+                (
+                    c.lower() == wanted or c.lower().startswith(wanted + " >")
+                    for c in self.items.categories
+                ),
+                dtype=bool,
+                count=len(self.items),
+            )
+            self._category_cache[wanted] = mask
+        return mask
+
+    def save(self, directory: Path) -> None:
+        items = self.items
+        np.savez(
+            directory / "items.npz",
+            item_ids=_strings(items.item_ids),
+            titles=_strings(items.titles),
+            descriptions=_strings(items.descriptions),
+            brands=_strings(items.brands),
+            categories=_strings(items.categories),
+            prices=np.asarray(items.prices, dtype=np.float64),
+            in_stock=np.asarray(items.in_stock, dtype=bool),
+        )
+        np.savez(directory / "users.npz", user_ids=_strings(self.user_ids))
+        for name, model in self.models.items():
+            (directory / name).mkdir()
+            model.save(directory / name)
+        manifest = {
+            "version": self.version,
+            "trained_at": self.trained_at,
+            "strategies": sorted(self.models),
+            "items": len(items),
+            "users": len(self.user_ids),
+            "stats": self.stats,
+        }
+        (directory / MANIFEST).write_text(json.dumps(manifest, indent=2))
+
+    @classmethod
+    def load(cls, directory: Path) -> Bundle:
+        manifest = json.loads((directory / MANIFEST).read_text())
+        with np.load(directory / "items.npz", allow_pickle=False) as z:
+            items = ItemTable(
+                item_ids=z["item_ids"].tolist(),
+                titles=z["titles"].tolist(),
+                descriptions=z["descriptions"].tolist(),
+                brands=z["brands"].tolist(),
+                categories=z["categories"].tolist(),
+                prices=z["prices"],
+                in_stock=z["in_stock"],
+            )
+        with np.load(directory / "users.npz", allow_pickle=False) as z:
+            user_ids = z["user_ids"].tolist()
+        models = {
+            name: STRATEGIES[name].model.load(directory / name)
+            for name in manifest["strategies"]
+            if name in STRATEGIES
+        }
+        return cls(
+            version=manifest["version"],
+            items=items,
+            user_ids=user_ids,
+            models=models,
+            trained_at=manifest.get("trained_at", ""),
+            stats=manifest.get("stats", {}),
+        )
