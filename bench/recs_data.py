@@ -10,8 +10,8 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from relevo.recs.data import Interactions, ItemTable, Kind
-from relevo.recs.training import CatalogItem, interactions_and_items
+from relevo.recs.data import CatalogItem, Interactions, ItemTable, Kind
+from relevo.recs.training import interactions_and_items
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -11,6 +11,7 @@ from relevo.profiles.state import ProfileRules
 from relevo.recs.live import LiveBundles
 from relevo.recs.service import Recommendations
 from relevo.settings import Settings
+from relevo.storage.catalog_store import CatalogStore
 from relevo.storage.database import Database
 from relevo.storage.ingest_store import IngestStore
 from relevo.storage.interaction_store import InteractionStore
@@ -33,12 +34,14 @@ class Services:
     rules: ProfileRules
     lifecycle: LifecycleThresholds
     models: ModelStore
+    catalog: CatalogStore
     recommendations: Recommendations
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = Database(settings)
         models = ModelStore(Path(settings.models_dir))
+        catalog = CatalogStore(db)
         ingest = IngestStore(db, settings.max_anonymous_ids_per_profile)
         rules = ProfileRules(
             session_timeout_ms=settings.session_timeout_minutes * 60_000,
@@ -57,10 +60,13 @@ class Services:
             rules=rules,
             lifecycle=LifecycleThresholds(settings.lapsed_after_days),
             models=models,
+            catalog=catalog,
             recommendations=Recommendations(
                 InteractionStore(db),
                 LiveBundles(models, settings.models_check_seconds),
                 settings.recs_history_events,
+                stock=catalog,
+                stock_check_seconds=settings.models_check_seconds,
             ),
         )
 

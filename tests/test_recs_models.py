@@ -13,14 +13,14 @@ import pytest
 from relevo.recs.after import BoughtAfter
 from relevo.recs.base import Query, Recommender
 from relevo.recs.collaborative import ALS, EASE, ItemKNN
-from relevo.recs.data import Interactions, ItemTable, Kind
+from relevo.recs.data import CatalogItem, Interactions, ItemTable, Kind
 from relevo.recs.personal import ForYou
 from relevo.recs.repeat import BuyAgain
 from relevo.recs.sessions import RecentlyViewed, SessionKNN
 from relevo.recs.similar_items import SimilarItems
 from relevo.recs.strategies import STRATEGIES
 from relevo.recs.together import FrequentlyBoughtTogether
-from relevo.recs.training import CatalogItem, interactions_and_items
+from relevo.recs.training import interactions_and_items
 from relevo.recs.trending import Trending
 
 DAY = 86_400_000

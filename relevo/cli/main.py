@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from relevo.catalog.feeds.formats import FeedFormat, open_feed
 from relevo.errors import RelevoError
+from relevo.imports.catalog import import_products
 from relevo.imports.events import ImportReport, import_messages, open_text, read_jsonl
 from relevo.imports.orders import read_orders
 from relevo.services import Services
@@ -22,7 +25,7 @@ from relevo.storage import migrate as migrations
 
 app = typer.Typer(help="Relevo: self-hosted personalization engine.", no_args_is_help=True)
 workspace_app = typer.Typer(help="Create and list workspaces (one per shop or site).")
-import_app = typer.Typer(help="Import events or offline orders into a workspace.")
+import_app = typer.Typer(help="Import events, offline orders or products into a workspace.")
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(import_app, name="import")
 console = Console(stderr=True)
@@ -225,6 +228,42 @@ def import_orders(
     """Import offline/POS orders (one row per order line, keyed by customer_id or email)."""
     with _services(database_url) as services:
         report = _run_import(services, workspace, lambda: read_orders(file), "orders", None)
+    raise typer.Exit(1 if report.rejected else 0)
+
+
+@import_app.command("catalog")
+def import_catalog(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="May be gzipped")],
+    workspace: Annotated[str, typer.Option(help="Workspace name")],
+    feed_format: Annotated[
+        FeedFormat, typer.Option("--format", help="auto: from the name and first bytes")
+    ] = FeedFormat.AUTO,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Import products: Google Merchant Center feed (RSS XML or TSV), CSV or JSONL."""
+    with _services(database_url) as services:
+        try:
+            found = services.workspaces.by_name(workspace)
+        except RelevoError as error:
+            _fail(error)
+            raise
+        with _progress() as progress, open_feed(file, feed_format) as rows:
+            task = progress.add_task("products", total=None)
+            report = import_products(
+                services.catalog,
+                found.id,
+                rows,
+                int(time.time() * 1000),
+                on_progress=lambda n: progress.advance(task, n),
+            )
+    console.print(
+        f"{report.rows} rows: {report.stored} products stored, {len(report.rejected)} rejected"
+    )
+    for rejected in report.rejected[:20]:
+        label = f" ({rejected.product_id})" if rejected.product_id else ""
+        console.print(f"  [yellow]row {rejected.line}{label}[/yellow]: {rejected.reason}")
+    if len(report.rejected) > 20:
+        console.print(f"  ... and {len(report.rejected) - 20} more")
     raise typer.Exit(1 if report.rejected else 0)
 
 

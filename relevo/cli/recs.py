@@ -13,8 +13,9 @@ from rich.table import Table
 from relevo.errors import RelevoError
 from relevo.offline.report import bar_chart, rich_table, write_csv
 from relevo.offline.suite import SuiteResult, evaluate_suite
+from relevo.recs.data import CatalogItem
 from relevo.recs.strategies import STRATEGIES
-from relevo.recs.training import CatalogItem, interactions_and_items, train_bundle
+from relevo.recs.training import interactions_and_items, train_bundle
 from relevo.services import Services
 from relevo.storage.interaction_store import InteractionStore
 from relevo.workspaces.keys import Workspace
@@ -32,7 +33,7 @@ class Trained:
 
 
 def catalog_items(services: Services, workspace_id: int) -> list[CatalogItem]:
-    return []
+    return services.catalog.training_items(workspace_id)
 
 
 def train_workspace(services: Services, workspace: Workspace, progress: Progress) -> Trained:

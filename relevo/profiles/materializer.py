@@ -14,11 +14,14 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
+from relevo.catalog.product import Product
+from relevo.catalog.seen import products_in_event
 from relevo.profiles.records import Head, ProfileRow, ProfileSource, ProfileUpdate, StoredEvent
 from relevo.profiles.state import ProfileRules, apply_event
 from relevo.profiles.traits import TraitChange, apply_traits
 
 log = logging.getLogger(__name__)
+KNOWN_PRODUCTS_LIMIT = 500_000
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Materializer:
         self.chunk = chunk
         self.cache_size = cache_size
         self._cache: dict[int, ProfileRow] = {}
+        self._known_products: set[tuple[int, str]] = set()
 
     def reset_cache(self) -> None:
         """Forget cached profiles (another process may have materialized meanwhile)."""
@@ -122,11 +126,28 @@ class Materializer:
             else:
                 updates.append(ProfileUpdate(row, _fold(row, profile_events, self.rules)))
         try:
-            self.store.save(updates, up_to, int(time.time() * 1000))
+            seen = self._new_products(events)
+            self.store.save(updates, up_to, int(time.time() * 1000), seen)
         except Exception:
             self._cache.clear()  # the folded state was not stored
             raise
         return StepResult(len(events), len(updates), rebuilt)
+
+    def _new_products(self, events: list[StoredEvent]) -> dict[int, list[Product]]:
+        """Products in this step's events not yet passed to the catalog by this process."""
+        found: dict[int, list[Product]] = {}
+        for stored in events:
+            record = stored.record
+            if record.type != "track":
+                continue
+            for product in products_in_event(record.event, record.payload.get("properties")):
+                key = (stored.workspace_id, product.product_id)
+                if key not in self._known_products:
+                    self._known_products.add(key)
+                    found.setdefault(stored.workspace_id, []).append(product)
+        if len(self._known_products) > KNOWN_PRODUCTS_LIMIT:
+            self._known_products.clear()  # bounded memory; the catalog ignores repeats anyway
+        return found
 
     def catch_up(self, timeout: float = 600.0) -> int:
         """Fold everything stored so far (CLI imports, tests); returns events processed here.

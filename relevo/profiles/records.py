@@ -3,10 +3,11 @@ implements it for SQLite and PostgreSQL; the domain never imports storage)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from relevo.catalog.product import Product
 from relevo.profiles.state import EventRecord
 from relevo.profiles.traits import TraitChange
 
@@ -71,4 +72,10 @@ class ProfileSource(Protocol):
     def profile_heads(self, ids: Iterable[int]) -> dict[int, Head]: ...
     def load_profiles(self, ids: Iterable[int]) -> dict[int, ProfileRow]: ...
     def profiles_awaiting_rebuild(self, limit: int = 100) -> list[int]: ...
-    def save(self, updates: Sequence[ProfileUpdate], checkpoint: int, now_ms: int) -> None: ...
+    def save(
+        self,
+        updates: Sequence[ProfileUpdate],
+        checkpoint: int,
+        now_ms: int,
+        seen_products: Mapping[int, Sequence[Product]] | None = None,
+    ) -> None: ...

@@ -6,6 +6,7 @@ the server, which swaps bundles without stopping (relevo.recs.live).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,13 @@ class Bundle:
     def __post_init__(self) -> None:
         self._user_index = {u: i for i, u in enumerate(self.user_ids)}
         self._item_index = {item: i for i, item in enumerate(self.items.item_ids)}
+
+    @property
+    def trained_ms(self) -> int:
+        try:
+            return int(dt.datetime.fromisoformat(self.trained_at).timestamp() * 1000)
+        except ValueError:
+            return 0
 
     def user_index(self, profile_id: int | None) -> int | None:
         return None if profile_id is None else self._user_index.get(str(profile_id))

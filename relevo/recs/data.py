@@ -157,3 +157,14 @@ class ItemTable:
 
     def __len__(self) -> int:
         return len(self.item_ids)
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    item_id: str
+    title: str = ""
+    description: str = ""
+    brand: str = ""
+    category: str = ""
+    price: float | None = None
+    in_stock: bool = True

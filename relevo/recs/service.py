@@ -3,6 +3,7 @@ serving core, and the answer's id. Storage comes in through the `SignalSource` p
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,10 @@ from relevo.recs.strategies import STRATEGIES
 class SignalSource(Protocol):
     def profile_of(self, workspace_id: int, identity: Identity) -> int | None: ...
     def recent_signals(self, profile_id: int, limit: int) -> list[tuple[int, str, Any]]: ...
+
+
+class StockSource(Protocol):
+    def stock_changes(self, workspace_id: int, since_ms: int) -> list[tuple[str, bool, int]]: ...
 
 
 @dataclass(frozen=True)
@@ -48,10 +53,38 @@ def new_recommendation_id() -> str:
 
 
 class Recommendations:
-    def __init__(self, signals: SignalSource, bundles: LiveBundles, history_events: int) -> None:
+    def __init__(
+        self,
+        signals: SignalSource,
+        bundles: LiveBundles,
+        history_events: int,
+        stock: StockSource | None = None,
+        stock_check_seconds: float = 2.0,
+    ) -> None:
         self.signals = signals
         self.bundles = bundles
         self.history_events = history_events
+        self.stock = stock
+        self.stock_check_seconds = stock_check_seconds
+        self._stock_seen: dict[tuple[int, str], tuple[float, int]] = {}
+
+    def _refresh_stock(self, workspace_id: int, bundle: Bundle) -> None:
+        """Apply catalog changes since the model was trained (or since the last look) to its
+        in-stock mask, so "in stock only" follows the shop's stock, not the training day's."""
+        if self.stock is None:
+            return
+        key = (workspace_id, bundle.version)
+        now = time.monotonic()
+        checked, since = self._stock_seen.get(key, (-1e18, bundle.trained_ms - 60_000))
+        if now - checked < self.stock_check_seconds:
+            return
+        latest = since
+        for product_id, sellable, updated_at in self.stock.stock_changes(workspace_id, since):
+            index = bundle.item_index(product_id)
+            if index is not None:
+                bundle.items.in_stock[index] = sellable
+            latest = max(latest, updated_at)
+        self._stock_seen[key] = (now, latest)
 
     def _query(
         self, bundle: Bundle, workspace_id: int, identity: Identity | None, now_ms: int
@@ -97,6 +130,7 @@ class Recommendations:
         if bundle is None:
             why = "no model trained for this workspace yet (run `relevo train`)"
             return Outcome(rec_id, None, [], [{"strategy": strategy, "why": why}])
+        self._refresh_stock(workspace_id, bundle)
         query, known = self._query(bundle, workspace_id, identity, now_ms)
         unknown: list[str] = []
 

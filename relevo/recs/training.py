@@ -10,27 +10,15 @@ import datetime as dt
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from relevo.recs.bundle import Bundle
-from relevo.recs.data import Interactions, ItemTable
+from relevo.recs.data import CatalogItem, Interactions, ItemTable
 from relevo.recs.strategies import STRATEGIES
 
 SESSION_GAP_MS = 30 * 60_000
-
-
-@dataclass(frozen=True)
-class CatalogItem:
-    item_id: str
-    title: str = ""
-    description: str = ""
-    brand: str = ""
-    category: str = ""
-    price: float | None = None
-    in_stock: bool = True
 
 
 def with_sessions(frame: pl.DataFrame, gap_ms: int = SESSION_GAP_MS) -> pl.DataFrame:

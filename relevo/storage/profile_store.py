@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
 import orjson
 from sqlalchemy import BigInteger, Connection, any_, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from relevo.catalog.product import Product
 from relevo.profiles.records import Head, ProfileRow, ProfileUpdate, StoredEvent
 from relevo.profiles.state import EventRecord
 from relevo.storage import schema as t
+from relevo.storage.catalog_store import CatalogStore
 from relevo.storage.database import MATERIALIZER_LOCK, Database
 
 
@@ -61,6 +63,7 @@ def _stored_event(row: Any) -> StoredEvent:
 class ProfileStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._catalog = CatalogStore(db)
         self._lock_file: IO[bytes] | None = None
         self._lock_conn: Connection | None = None
 
@@ -184,7 +187,13 @@ class ProfileStore:
             return [_stored_event(r) for r in rows]
 
     # -- writes -----------------------------------------------------------------------------
-    def save(self, updates: Sequence[ProfileUpdate], checkpoint: int, now_ms: int) -> None:
+    def save(
+        self,
+        updates: Sequence[ProfileUpdate],
+        checkpoint: int,
+        now_ms: int,
+        seen_products: Mapping[int, Sequence[Product]] | None = None,
+    ) -> None:
         # Encode before taking the write lock: ingest waits for whatever happens inside it.
         rows = [
             (
@@ -240,6 +249,8 @@ class ProfileStore:
             ]
             if changes:
                 conn.execute(insert(t.trait_changes), changes)
+            for workspace_id, products in (seen_products or {}).items():
+                self._catalog.add_seen_in_events(conn, workspace_id, products, now_ms)
             self._set_checkpoint(conn, checkpoint)
 
     def _set_checkpoint(self, conn: Connection, position: int) -> None:

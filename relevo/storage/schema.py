@@ -143,3 +143,31 @@ checkpoints = Table(
     Column("name", String(64), primary_key=True),
     Column("position", BigInteger, nullable=False),
 )
+
+products = Table(
+    "products",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("product_id", String(255), primary_key=True),
+    Column("sku", String(255), nullable=True),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("brand", String(255), nullable=True),
+    Column("category", String(2000), nullable=False),  # path joined with " > "
+    Column("price", String(40), nullable=True),  # decimal as text: exact on both databases
+    Column("sale_price", String(40), nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("availability", String(20), nullable=False),
+    Column("stock_quantity", BigInteger, nullable=True),
+    Column("image_url", Text, nullable=True),
+    Column("url", Text, nullable=True),
+    Column("item_group_id", String(255), nullable=True),
+    Column("attributes", Json, nullable=False),
+    Column("source", String(10), nullable=False),  # catalog | events
+    # Deleted rows stay (as tombstones) so servers see the deletion when they refresh stock.
+    Column("deleted", Integer, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    # Serving refreshes stock from the rows changed since its last look.
+    Index("ix_products_updated", "workspace_id", "updated_at"),
+)

@@ -1,0 +1,94 @@
+"""The product catalog (secret key): batch upsert and delete, one product, pages."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from relevo.api.deps import SecretWorkspace, ServicesDep
+from relevo.api.responses import JSON
+from relevo.catalog.feeds.rows import describe
+from relevo.catalog.price import PriceError
+from relevo.catalog.product import Product
+from relevo.errors import NotFound
+
+router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
+
+MAX_BATCH = 10_000
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed request"},
+    401: {"description": "Missing or unknown secret key"},
+}
+
+
+class ProductsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    products: list[dict[str, Any]] = Field(
+        max_length=MAX_BATCH,
+        description="Products (product_id, title, price like 15.00 or '15.00 USD', category "
+        "'A > B' or a list, availability, ...); each is validated on its own",
+    )
+
+
+class DeleteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    product_ids: list[str] = Field(max_length=MAX_BATCH)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@router.post("/products", responses=_RESPONSES, summary="Insert or replace up to 10,000 products")
+def upsert_products(body: ProductsIn, workspace: SecretWorkspace, services: ServicesDep) -> JSON:
+    """Valid products are stored; each invalid one is reported by index with the reason, so
+    one bad row never costs the others."""
+    valid: list[Product] = []
+    rejected = []
+    for index, raw in enumerate(body.products):
+        try:
+            valid.append(Product.model_validate(raw))
+        except ValidationError as error:
+            reason = describe(error)
+            rejected.append({"index": index, "product_id": raw.get("product_id"), "reason": reason})
+        except PriceError as error:
+            rejected.append(
+                {"index": index, "product_id": raw.get("product_id"), "reason": str(error)}
+            )
+    stored = services.catalog.upsert(workspace.id, valid, _now_ms()) if valid else 0
+    return JSON({"stored": stored, "rejected": rejected})
+
+
+@router.post("/products/delete", responses=_RESPONSES, summary="Delete products by id")
+def delete_products(body: DeleteIn, workspace: SecretWorkspace, services: ServicesDep) -> JSON:
+    """Idempotent: ids that are unknown or already deleted count as nothing deleted."""
+    return JSON({"deleted": services.catalog.delete(workspace.id, body.product_ids, _now_ms())})
+
+
+@router.get("/products/{product_id}", responses=_RESPONSES, summary="One product")
+def get_product(product_id: str, workspace: SecretWorkspace, services: ServicesDep) -> JSON:
+    product = services.catalog.get(workspace.id, product_id)
+    if product is None:
+        raise NotFound(f"no product {product_id!r} in this workspace's catalog")
+    return JSON(product)
+
+
+@router.get("/products", responses=_RESPONSES, summary="Products in id order, page by page")
+def list_products(
+    workspace: SecretWorkspace,
+    services: ServicesDep,
+    after: str | None = Query(None, description="The last product_id of the previous page"),
+    limit: int = Query(100, ge=1, le=1000),
+    source: str | None = Query(None, pattern="^(catalog|events)$"),
+) -> JSON:
+    products = services.catalog.page(workspace.id, after, limit, source)
+    return JSON(
+        {
+            "products": products,
+            "next_after": products[-1]["product_id"] if len(products) == limit else None,
+            "total": services.catalog.count(workspace.id),
+        }
+    )

@@ -1,0 +1,2 @@
+"""The product catalog: products, their feeds (Google Merchant Center TSV and RSS, CSV, JSONL)
+and products first seen in events."""

@@ -1,0 +1,191 @@
+"""The product catalog in the database: batch upserts, tombstone deletes, pages, stock changes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from relevo.catalog.product import Product, Source
+from relevo.recs.data import CatalogItem
+from relevo.storage import schema as t
+from relevo.storage.database import Database
+
+BATCH = 500
+_UPDATABLE = [
+    "sku", "title", "description", "brand", "category", "price", "sale_price", "currency",
+    "availability", "stock_quantity", "image_url", "url", "item_group_id", "attributes",
+    "source", "deleted", "updated_at",
+]  # fmt: skip
+
+
+def _decimal(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def product_row(workspace_id: int, product: Product, source: Source, now_ms: int) -> dict[str, Any]:
+    return {
+        "workspace_id": workspace_id,
+        "product_id": product.product_id,
+        "sku": product.sku,
+        "title": product.title,
+        "description": product.description,
+        "brand": product.brand,
+        "category": product.category_path,
+        "price": _decimal(product.price),
+        "sale_price": _decimal(product.sale_price),
+        "currency": product.currency,
+        "availability": product.availability.value,
+        "stock_quantity": product.stock_quantity,
+        "image_url": product.image_url,
+        "url": product.url,
+        "item_group_id": product.item_group_id,
+        "attributes": product.attributes,
+        "source": source.value,
+        "deleted": 0,
+        "created_at": now_ms,
+        "updated_at": now_ms,
+    }
+
+
+def product_view(row: Any) -> dict[str, Any]:
+    """The public shape of a stored product (API responses, exports)."""
+    m = row._mapping
+    return {
+        "product_id": m["product_id"],
+        "sku": m["sku"],
+        "title": m["title"],
+        "description": m["description"],
+        "brand": m["brand"],
+        "category": [p for p in m["category"].split(" > ") if p],
+        "price": m["price"],
+        "sale_price": m["sale_price"],
+        "currency": m["currency"],
+        "availability": m["availability"],
+        "stock_quantity": m["stock_quantity"],
+        "image_url": m["image_url"],
+        "url": m["url"],
+        "item_group_id": m["item_group_id"],
+        "attributes": m["attributes"],
+        "source": m["source"],
+        "created_at": m["created_at"],
+        "updated_at": m["updated_at"],
+    }
+
+
+def _sellable(availability: str, stock: int | None) -> bool:
+    return availability != "out_of_stock" and (stock is None or stock > 0)
+
+
+class CatalogStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _insert(self, conn: Connection) -> Any:
+        return (sqlite.insert if self.db.is_sqlite else postgresql.insert)(t.products)
+
+    def upsert(self, workspace_id: int, products: Sequence[Product], now_ms: int) -> int:
+        """Insert or replace products sent by the shop (a later duplicate id in the same call
+        wins); returns how many rows were written."""
+        latest = {p.product_id: p for p in products}
+        rows = [product_row(workspace_id, p, Source.CATALOG, now_ms) for p in latest.values()]
+        with self.db.write() as conn:
+            for start in range(0, len(rows), BATCH):
+                statement = self._insert(conn).values(rows[start : start + BATCH])
+                statement = statement.on_conflict_do_update(
+                    index_elements=["workspace_id", "product_id"],
+                    set_={name: statement.excluded[name] for name in _UPDATABLE},
+                )
+                conn.execute(statement)
+        return len(rows)
+
+    def add_seen_in_events(
+        self, conn: Connection, workspace_id: int, products: Sequence[Product], now_ms: int
+    ) -> None:
+        """Products met in events that the catalog does not have yet (flagged source=events);
+        never touches a product the shop sent. Runs inside the caller's transaction."""
+        rows = [product_row(workspace_id, p, Source.EVENTS, now_ms) for p in products]
+        for start in range(0, len(rows), BATCH):
+            statement = self._insert(conn).values(rows[start : start + BATCH])
+            conn.execute(statement.on_conflict_do_nothing())
+
+    def delete(self, workspace_id: int, product_ids: Sequence[str], now_ms: int) -> int:
+        c = t.products.c
+        deleted = 0
+        with self.db.write() as conn:
+            for start in range(0, len(product_ids), BATCH):
+                chunk = list(product_ids[start : start + BATCH])
+                deleted += conn.execute(
+                    update(t.products)
+                    .where(c.workspace_id == workspace_id, c.product_id.in_(chunk), c.deleted == 0)
+                    .values(deleted=1, updated_at=now_ms)
+                ).rowcount
+        return deleted
+
+    def get(self, workspace_id: int, product_id: str) -> dict[str, Any] | None:
+        c = t.products.c
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(t.products).where(
+                    c.workspace_id == workspace_id, c.product_id == product_id, c.deleted == 0
+                )
+            ).first()
+        return None if row is None else product_view(row)
+
+    def page(
+        self, workspace_id: int, after: str | None, limit: int, source: str | None = None
+    ) -> list[dict[str, Any]]:
+        c = t.products.c
+        query = select(t.products).where(c.workspace_id == workspace_id, c.deleted == 0)
+        if after is not None:
+            query = query.where(c.product_id > after)
+        if source is not None:
+            query = query.where(c.source == source)
+        with self.db.read() as conn:
+            rows = conn.execute(query.order_by(c.product_id).limit(limit)).all()
+        return [product_view(r) for r in rows]
+
+    def count(self, workspace_id: int) -> int:
+        c = t.products.c
+        with self.db.read() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(c.workspace_id == workspace_id, c.deleted == 0)
+                ).scalar_one()
+            )
+
+    def training_items(self, workspace_id: int) -> list[CatalogItem]:
+        c = t.products.c
+        query = select(
+            c.product_id, c.title, c.description, c.brand, c.category, c.price, c.sale_price,
+            c.availability, c.stock_quantity,
+        ).where(c.workspace_id == workspace_id, c.deleted == 0).order_by(c.product_id)  # fmt: skip
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            CatalogItem(
+                item_id=r[0],
+                title=r[1],
+                description=r[2],
+                brand=r[3] or "",
+                category=r[4],
+                price=float(r[6] or r[5]) if (r[6] or r[5]) else None,
+                in_stock=_sellable(r[7], r[8]),
+            )
+            for r in rows
+        ]
+
+    def stock_changes(self, workspace_id: int, since_ms: int) -> list[tuple[str, bool, int]]:
+        """(product_id, sellable, updated_at) of products changed at or after `since_ms`
+        (deleted ones are not sellable)."""
+        c = t.products.c
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(c.product_id, c.availability, c.stock_quantity, c.deleted, c.updated_at)
+                .where(and_(c.workspace_id == workspace_id, c.updated_at >= since_ms))
+                .order_by(c.updated_at)
+            ).all()
+        return [(r[0], not r[3] and _sellable(r[1], r[2]), r[4]) for r in rows]
