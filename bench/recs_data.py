@@ -70,21 +70,15 @@ def groceries() -> tuple[Interactions, ItemTable]:
     return interactions_and_items(events, catalog)
 
 
-def diginetica_views() -> tuple[Interactions, ItemTable]:
-    """The views sample: sessions of product views (anonymous sessions are their own person)."""
+def diginetica() -> tuple[Interactions, ItemTable]:
+    """Views of the sample sessions and all purchases (known users by id, others by session)."""
     folder = DATA / "diginetica-cikm2016"
     views = pl.read_csv(
         folder / "sample_train-item-views.csv.gz",
         separator=";",
         null_values=["NA"],
         schema_overrides={"user_id": pl.Utf8, "item_id": pl.Utf8, "session_id": pl.Utf8},
-    )
-    categories = pl.read_csv(
-        folder / "product-categories.csv.gz",
-        separator=";",
-        schema_overrides={"itemId": pl.Utf8, "categoryId": pl.Utf8},
-    )
-    events = views.select(
+    ).select(
         pl.coalesce(pl.col("user_id"), pl.lit("s") + pl.col("session_id")).alias("user_id"),
         pl.col("item_id"),
         (
@@ -92,12 +86,67 @@ def diginetica_views() -> tuple[Interactions, ItemTable]:
             + pl.col("timeframe")
         ).alias("timestamp"),
         pl.lit(int(Kind.VIEW)).alias("kind"),
+        pl.lit(None, dtype=pl.Utf8).alias("basket_id"),
         pl.col("session_id"),
     )
-    seen = set(events["item_id"].to_list())
-    catalog = [
-        CatalogItem(item, category=f"category {category}")
-        for item, category in categories.iter_rows()
-        if item in seen
-    ]
-    return interactions_and_items(events, catalog)
+    purchases = (
+        pl.read_csv(
+            folder / "train-purchases.csv.gz",
+            separator=";",
+            null_values=["NA"],
+            schema_overrides={
+                "userId": pl.Utf8,
+                "itemId": pl.Utf8,
+                "sessionId": pl.Utf8,
+                "ordernumber": pl.Utf8,
+            },
+        )
+        .unique()
+        .select(
+            pl.coalesce(pl.col("userId"), pl.lit("s") + pl.col("sessionId")).alias("user_id"),
+            pl.col("itemId").alias("item_id"),
+            (
+                pl.col("eventdate").str.to_date().cast(pl.Datetime("ms")).dt.epoch("ms")
+                + pl.col("timeframe")
+            ).alias("timestamp"),
+            pl.lit(int(Kind.PURCHASE)).alias("kind"),
+            pl.col("ordernumber").alias("basket_id"),
+            pl.col("sessionId").alias("session_id"),
+        )
+    )
+    return interactions_and_items(pl.concat([views, purchases]), [])
+
+
+def otto_sample() -> tuple[Interactions, ItemTable]:
+    """20 real OTTO sessions (clicks, carts, orders): tiny, run to show the same code path."""
+    import gzip
+
+    import orjson
+
+    kinds = {"clicks": Kind.VIEW, "carts": Kind.CART, "orders": Kind.PURCHASE}
+    rows = []
+    with gzip.open(DATA / "otto-sample" / "otto_train_sample.jsonl.gz") as handle:
+        for line in handle:
+            session = orjson.loads(line)
+            for event in session["events"]:
+                kind = kinds[event["type"]]
+                rows.append(
+                    {
+                        "user_id": str(session["session"]),
+                        "item_id": str(event["aid"]),
+                        "timestamp": int(event["ts"]),
+                        "kind": int(kind),
+                        "basket_id": f"{session['session']}-{event['ts'] // 60_000}"
+                        if kind is Kind.PURCHASE
+                        else None,
+                    }
+                )
+    return interactions_and_items(pl.DataFrame(rows), [])
+
+
+DATASETS = {
+    "uci-online-retail": uci_online_retail,
+    "groceries": groceries,
+    "diginetica": diginetica,
+    "otto-sample": otto_sample,
+}

@@ -28,8 +28,10 @@ def free_port() -> int:
 def environment(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELEVO_")}
     env["RELEVO_DATABASE_URL"] = settings.database_url
-    if settings.database_schema:
-        env["RELEVO_DATABASE_SCHEMA"] = settings.database_schema
+    for name in settings.model_fields_set - {"database_url"}:
+        value = getattr(settings, name)
+        if value is not None:
+            env[f"RELEVO_{name.upper()}"] = str(value)
     return env
 
 

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from relevo import __version__
 from relevo.api.responses import JSON
 from relevo.api.routes import catalog, health, profiles, recommendations, tracking
+from relevo.api.timing import ServerTiming
 from relevo.errors import RelevoError
 from relevo.services import Services
 from relevo.settings import Settings
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         default_response_class=JSON,
     )
     app.state.services = services
+    app.add_middleware(ServerTiming)
 
     @app.exception_handler(RelevoError)
     async def relevo_error(_: Request, error: RelevoError) -> JSON:

@@ -31,6 +31,8 @@ def write_csv(frame: pl.DataFrame, path: Path) -> None:
 def bar_chart(frame: pl.DataFrame, path: Path, metric: str = "ndcg@20", title: str = "") -> None:
     """One bar per strategy, grouped by target (or task) in the `target` column."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if metric not in frame.columns:
+        return
     groups = frame["target"].unique(maintain_order=True).to_list()
     strategies = frame["strategy"].unique(maintain_order=True).to_list()
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(strategies) * len(groups)), 4))

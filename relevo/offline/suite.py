@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from relevo.offline.runner import EvaluationResult, evaluate
+from relevo.offline.split import temporal_split
 from relevo.offline.tasks import basket_completion, next_basket, next_item
 from relevo.recs.after import BoughtAfter
 from relevo.recs.collaborative import ItemKNN
@@ -49,8 +50,10 @@ def evaluate_suite(
 
     result = SuiteResult(None)
     purchases = data.kinds == Kind.PURCHASE
-    if personal:
+    if personal and temporal_split(data).people:
         result.personal = evaluate(data, items, progress)
+    elif personal:
+        result.skipped["personal"] = "nobody has interactions both before and after the cutoff"
     if (
         purchases.any()
         and np.unique(data.users[purchases]).size < np.unique(data.baskets[purchases]).size

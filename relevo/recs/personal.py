@@ -8,8 +8,8 @@ A blend of three signals, each scaled to [0, 1] per person:
 Which collaborative model and which blend weights are chosen by measurement on a temporal
 validation split of the shop's own data (the last 10% of its purchases), then the chosen
 models are refitted on everything. The same rule runs on every shop; nothing is tuned by hand
-per dataset. Items the person bought in the last `just_bought_days` are left out unless they
-are re-bought items.
+per dataset. Items the person bought in the last `just_bought_days` are left out when the data shows
+they are not re-bought (at least 10 buyers, under 10% of them buying again).
 """
 
 from __future__ import annotations
@@ -29,9 +29,14 @@ from relevo.recs.data import Interactions, ItemTable, Kind
 from relevo.recs.repeat import BuyAgain
 from relevo.recs.trending import Trending
 
-REPEAT_WEIGHTS = (0.0, 0.3, 0.5, 0.7, 0.9)
-POPULAR_WEIGHTS = (0.0, 0.1, 0.3)
+# The first value of each grid is the default: another one must do strictly better on the
+# validation split, so thin or noisy data keeps the default instead of an accident.
+REPEAT_WEIGHTS = (0.5, 0.0, 0.3, 0.7, 0.9)
+POPULAR_WEIGHTS = (0.1, 0.0, 0.3)
+# An item counts as "not re-bought" only on evidence: enough buyers, few of them buying again.
+# Items with a handful of buyers are not left out (the data can't tell yet).
 REPEAT_ITEM_RATE = 0.1
+EVIDENCE_BUYERS = 10
 
 
 def _collaborative_candidates() -> dict[str, Recommender]:
@@ -89,7 +94,10 @@ class _Blend(Recommender):
             query.history_times >= query.now - self.just_bought_days * DAY_MS
         )
         items = np.unique(query.history[recent])
-        return items[self.repeat.rates[items] < REPEAT_ITEM_RATE]
+        not_rebought = (self.repeat.rates[items] < REPEAT_ITEM_RATE) & (
+            self.repeat.buyers[items] >= EVIDENCE_BUYERS
+        )
+        return items[not_rebought]
 
     def explain(self, query: Query, item: int) -> str:
         if self.repeat_weight > 0 and self.repeat.personal(query)[item] > 0:

@@ -14,9 +14,10 @@ from relevo.recs.base import Query, Recommender, Scores
 from relevo.recs.data import Interactions, ItemTable, Kind
 
 
-def repurchase_rates(data: Interactions, prior: float = 2.0) -> npt.NDArray[np.float32]:
-    """Per item: the share of its buyers who bought it in two or more orders (smoothed
-    towards the shop-wide share, so an item with three buyers isn't 0 or 1)."""
+def repurchase_counts(
+    data: Interactions,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per item: how many people bought it, and how many of them in two or more orders."""
     bought = data.kinds == Kind.PURCHASE
     pairs = np.unique(
         np.stack([data.users[bought], data.items[bought], data.baskets[bought]]), axis=1
@@ -28,6 +29,13 @@ def repurchase_rates(data: Interactions, prior: float = 2.0) -> npt.NDArray[np.f
     orders.sum_duplicates()
     buyers = np.asarray((orders > 0).sum(axis=0)).ravel().astype(np.float64)
     repeaters = np.asarray((orders > 1).sum(axis=0)).ravel().astype(np.float64)
+    return buyers, repeaters
+
+
+def repurchase_rates(data: Interactions, prior: float = 2.0) -> npt.NDArray[np.float32]:
+    """Per item: the share of its buyers who bought it in two or more orders (smoothed
+    towards the shop-wide share, so an item with three buyers isn't 0 or 1)."""
+    buyers, repeaters = repurchase_counts(data)
     overall = repeaters.sum() / max(buyers.sum(), 1.0)
     return ((repeaters + prior * overall) / (buyers + prior)).astype(np.float32)
 
@@ -40,6 +48,7 @@ class BuyAgain(Recommender):
         self.purchases = sp.csr_matrix((0, 0), dtype=np.float32)  # users x items, decayed
         self.reference_ms = 0
         self.rates = np.zeros(0, dtype=np.float32)
+        self.buyers = np.zeros(0, dtype=np.float32)
 
     def fit(self, data: Interactions, items: ItemTable | None = None) -> None:
         bought = data.kinds == Kind.PURCHASE
@@ -51,6 +60,7 @@ class BuyAgain(Recommender):
         )
         self.purchases.sum_duplicates()
         self.rates = repurchase_rates(data)
+        self.buyers = repurchase_counts(data)[0].astype(np.float32)
 
     def personal(self, query: Query) -> Scores:
         """Decayed purchase frequency of this person: training purchases plus new ones."""
@@ -77,6 +87,7 @@ class BuyAgain(Recommender):
             {"half_life_days": self.half_life_days, "reference_ms": self.reference_ms},
             purchases=self.purchases,
             rates=self.rates,
+            buyers=self.buyers,
         )
 
     @classmethod
@@ -86,4 +97,5 @@ class BuyAgain(Recommender):
         model.reference_ms = params["reference_ms"]
         model.purchases = arrays["purchases"]
         model.rates = arrays["rates"]
+        model.buyers = arrays["buyers"]
         return model
