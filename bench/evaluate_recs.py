@@ -31,8 +31,10 @@ def markdown(frame: pl.DataFrame) -> list[str]:
     columns = [c for c in COLUMNS if c in frame.columns]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in frame.select(columns).iter_rows():
-        cells = [f"{v:.4f}" if isinstance(v, float) and v < 1000 else str(v) for v in row]
-        cells = [c.removesuffix(".0000") if c.endswith(".0000") and "." in c else c for c in cells]
+        cells = [
+            f"{v:,.0f}" if name == "people" else f"{v:.4f}" if isinstance(v, float) else str(v)
+            for name, v in zip(columns, row, strict=True)
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -50,29 +52,27 @@ def main() -> None:
         frames = dict(suite.tasks)
         if suite.personal is not None:
             frames = {"personal": suite.personal.table, **frames}
-        lines = [
+        header = [
             f"{len(data):,} events, {data.n_users:,} people, {data.n_items:,} items; "
-            f"whole evaluation {seconds:.0f} s"
+            f"whole evaluation {seconds:.0f} s",
+            f"plots and CSV: `bench/evaluation/{name}/`",
         ]
         if suite.personal is not None:
-            lines.append(f"for_you chose: {suite.personal.for_you}")
-            lines.append(f"baseline settings chosen on validation: {suite.personal.chosen}")
+            header.append(f"for_you chose: {suite.personal.for_you}")
+            header.append(f"baseline settings chosen on validation: {suite.personal.chosen}")
         for task, reason in suite.skipped.items():
-            lines.append(f"{task}: skipped ({reason})")
+            header.append(f"{task}: skipped ({reason})")
+        tables: list[str] = []
         for task, frame in frames.items():
             print(f"\n{name} / {task}")
             print(frame.select([c for c in COLUMNS if c in frame.columns]))
             write_csv(frame, OUT / name / f"{task}.csv")
             bar_chart(frame, OUT / name / f"{task}.png", title=f"{name}: {task}")
-            lines += ["", f"{task}:", "", *markdown(frame)]
+            tables += [f"{task}:", "", *markdown(frame), ""]
         if args.record:
-            record(
-                f"Offline evaluation, {name}",
-                " ".join(["python", *sys.argv]),
-                [lines[0], *[line for line in lines[1:] if not line.startswith("|")]][:4],
-            )
+            record(f"Offline evaluation, {name}", " ".join(["python", *sys.argv]), header)
             with (Path(__file__).with_name("RESULTS.md")).open("a") as handle:
-                handle.write("\n".join(line for line in lines[4:]) + "\n\n")
+                handle.write("\n".join(tables) + "\n")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ products, 100,000 visitors; bench/synthetic_shop.py). Usage:
 Loads the shop through the storage layer, trains with `relevo train` in its own process (wall
 time and peak memory of that process), starts `relevo serve --workers 2`, then sends each
 strategy an open-loop stream of requests at --rate per second (random known visitors and
-products in view) and reports server-side time (the Server-Timing header) and client latency.
+products in view, bench/loadgen.py) and reports server-side time (the Server-Timing header)
+and client latency from the scheduled send time.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import httpx
 import numpy as np
 from common import RealServer, drop_schema, fresh_settings, record
+from loadgen import open_loop, post_request
 from synthetic_shop import messages, products
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -62,11 +64,11 @@ def load_shop(services: Services, visitors: int, n_products: int) -> tuple[int, 
     return keys.workspace.id, keys.secret_key, time.perf_counter() - started
 
 
-def train(settings_env: dict[str, str]) -> tuple[float, float, str]:
+def train(settings_env: dict[str, str], workspace: str = "bench") -> tuple[float, float, str]:
     """`relevo train` in a child process: wall seconds, peak RSS in MiB, its output."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [RELEVO, "train", "--workspace", "bench"],
+        [RELEVO, "train", "--workspace", workspace],
         env=settings_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -91,7 +93,22 @@ def body(strategy: str, rng: random.Random, visitors: int, n_products: int) -> d
     return request
 
 
-async def load(
+def warm_up(url: str, secret: str, visitors: int, n_products: int) -> None:
+    """Each worker loads the model bundle on its first request: keep asking (on fresh
+    connections, so both workers are reached) until every answer comes from a model."""
+    rng = random.Random(0)
+    headers = {"Authorization": f"Bearer {secret}"}
+    answered = 0
+    deadline = time.monotonic() + 120
+    while answered < 20 and time.monotonic() < deadline:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            payload = body("for_you", rng, visitors, n_products)
+            response = http.post("/v1/recommendations", json=payload, headers=headers)
+            response.raise_for_status()
+            answered = answered + 1 if response.json()["model_version"] else 0
+
+
+def load(
     url: str,
     secret: str,
     strategy: str,
@@ -102,38 +119,21 @@ async def load(
 ) -> dict[str, float]:
     rng = random.Random(strategy)
     headers = {"Authorization": f"Bearer {secret}"}
-    server: list[float] = []
-    client: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as http:
-
-        async def one(payload: dict[str, Any]) -> None:
-            nonlocal errors
-            sent = time.perf_counter()
-            response = await http.post("/v1/recommendations", json=payload, headers=headers)
-            client.append((time.perf_counter() - sent) * 1000)
-            if response.status_code != 200:
-                errors += 1
-                return
-            timing = response.headers.get("server-timing", "app;dur=0")
-            server.append(float(timing.split("dur=")[1]))
-
-        # Open loop: requests leave on schedule whether or not earlier ones have finished.
-        tasks = []
-        start = time.perf_counter()
-        n = int(rate * seconds)
-        for i in range(n):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(body(strategy, rng, visitors, n_products))))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - start
+    host = url.split("//", 1)[1]
+    requests = [
+        post_request(
+            host, "/v1/recommendations", body(strategy, rng, visitors, n_products), headers
+        )
+        for _ in range(int(rate * seconds))
+    ]
+    samples, achieved = asyncio.run(open_loop(url, requests, rate))
+    ok = [s for s in samples if s.status == 200]
+    server = [s.server_ms for s in ok if s.server_ms is not None]
+    client = [s.client_ms for s in ok]
     return {
-        "requests": n,
-        "rate": n / elapsed,
-        "errors": errors,
+        "requests": len(requests),
+        "rate": achieved,
+        "errors": len(samples) - len(ok),
         "server_p50": float(np.percentile(server, 50)),
         "server_p99": float(np.percentile(server, 99)),
         "client_p50": float(np.percentile(client, 50)),
@@ -176,18 +176,18 @@ def main() -> None:
             print(lines[-1], flush=True)
             server = RealServer(settings, workers=2)
             try:
+                warm_up(server.url, secret, args.visitors, args.products)
                 lines.append(
                     f"serving: `relevo serve --workers 2`, open-loop {args.rate:.0f} requests/s "
                     f"for {args.seconds:.0f} s per strategy, limit 10 (rerank: 50 candidates)"
                 )
+                lines.append("")
                 lines.append("| strategy | achieved req/s | errors | server p50 ms | server p99 ms "
                              "| client p50 ms | client p99 ms |")  # fmt: skip
                 lines.append("|---|---|---|---|---|---|---|")
                 for strategy in args.strategy or STRATEGIES:
-                    r = asyncio.run(
-                        load(server.url, secret, strategy, args.rate, args.seconds,
-                             args.visitors, args.products)
-                    )  # fmt: skip
+                    r = load(server.url, secret, strategy, args.rate, args.seconds,
+                             args.visitors, args.products)  # fmt: skip
                     lines.append(
                         f"| {strategy} | {r['rate']:.0f} | {r['errors']:.0f} | "
                         f"{r['server_p50']:.1f} | {r['server_p99']:.1f} | "

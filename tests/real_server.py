@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,12 +55,15 @@ class RealServer:
         self.settings = settings
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # A file, not a pipe: nobody reads the server's log while it runs, and a full pipe
+        # would block the server mid-request.
+        self.log_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop and kill)
         self.process = subprocess.Popen(
             [RELEVO, "serve", "--port", str(self.port), "--workers", str(workers)],
             env=environment(settings),
             start_new_session=True,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log_file,
         )
         self._wait_ready()
 
@@ -67,7 +71,7 @@ class RealServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                raise RuntimeError(f"server exited: {self.log()[-2000:]}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return
@@ -82,8 +86,7 @@ class RealServer:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
-        if self.process.stderr is not None:
-            self.process.stderr.close()
+        self.log_file.close()
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -92,5 +95,10 @@ class RealServer:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
-        if self.process.stderr is not None:
-            self.process.stderr.close()
+                return
+        self.log_file.close()
+
+    def log(self) -> str:
+        """What the server wrote to stderr so far."""
+        self.log_file.seek(0)
+        return self.log_file.read().decode(errors="replace")

@@ -138,3 +138,67 @@ def test_import_into_unknown_workspace_says_how_to_create_it(
     path.write_text("{}\n")
     code, out = _run(cli_env, "import", "events", str(path), "--workspace", "nope")
     assert code == 2 and "relevo workspace create" in out
+
+
+def _shop_orders(people: int = 80, orders: int = 6) -> list[dict[str, object]]:
+    """Two kinds of customers (kitchen, garden) who re-buy their staples and now and then
+    try something else of their kind, over half a year."""
+    messages: list[dict[str, object]] = []
+    for person in range(people):
+        shelf = (
+            ["pan", "knife", "mug", "plate", "kettle"]
+            if person % 2
+            else ["seed", "hose", "pot", "rake", "glove"]
+        )
+        for n in range(orders):
+            day = (person * 3 + n * 29) % 180
+            products = [shelf[0], shelf[1 + (person + n) % 4]]
+            messages.append(
+                {
+                    "type": "track",
+                    "event": "Order Completed",
+                    "userId": f"c{person}",
+                    "messageId": f"c{person}-o{n}",
+                    "timestamp": f"2026-{1 + day // 30:02d}-{1 + day % 28:02d}T12:00:00Z",
+                    "properties": {
+                        "order_id": f"c{person}-o{n}",
+                        "products": [{"product_id": p} for p in products],
+                    },
+                }
+            )
+    return messages
+
+
+def test_train_and_evaluate_a_workspace(cli_env: dict[str, str], tmp_path: Path) -> None:
+    _run(cli_env, "workspace", "create", "shop")
+    events = tmp_path / "orders.jsonl"
+    events.write_text("\n".join(json.dumps(m) for m in _shop_orders()))
+    assert _run(cli_env, "import", "events", str(events), "--workspace", "shop")[0] == 0
+    models = tmp_path / "models"
+    env = {**cli_env, "RELEVO_MODELS_DIR": str(models)}
+    code, out = _run(env, "train", "--workspace", "shop")
+    assert code == 0, out
+    assert len(list(models.glob("*/*/manifest.json"))) == 1
+
+    output = tmp_path / "evaluation"
+    result = CliRunner().invoke(
+        app, ["evaluate", "--workspace", "shop", "--json", "--output", str(output)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    personal = report["results"]["personal"]
+    strategies = {(row["strategy"], row["target"]) for row in personal}
+    for baseline in ("most_popular", "item_knn", "ials", "ease", "relevo_for_you"):
+        assert (baseline, "a") in strategies and (baseline, "b") in strategies
+    assert ("buy_again", "a") in strategies and ("buy_again", "b") not in strategies
+    for row in personal:
+        assert 0.0 <= row["ndcg@20"] <= 1.0 and row["people"] > 0
+    # Re-buying staples is most of this shop: the personal ranking must find them.
+    for_you_a = next(
+        r for r in personal if r["strategy"] == "relevo_for_you" and r["target"] == "a"
+    )
+    popular_a = next(r for r in personal if r["strategy"] == "most_popular" and r["target"] == "a")
+    assert for_you_a["ndcg@20"] > popular_a["ndcg@20"]
+    assert (output / "shop" / "personal.csv").exists() and (
+        output / "shop" / "personal.png"
+    ).exists()

@@ -92,6 +92,15 @@ def test_demo_loads_into_profiles(tmp_path: Path) -> None:
         # Customer 12347 (Iceland): 7 orders worth £4,310.00, a figure RFM tutorials quote.
         assert person.computed["orders"] == 7 and person.computed["revenue"] == 4310.0
         assert person.traits == {"customer_id": "12347", "country": "Iceland"}
+        # The catalog: every product code with a price, from the shop, not learnt from events.
+        cakestand = services.catalog.get(keys.workspace.id, "22423")
+        assert cakestand is not None
+        assert cakestand["title"] == "REGENCY CAKESTAND 3 TIER"
+        assert (cakestand["price"], cakestand["currency"]) == ("12.75", "GBP")
+        assert cakestand["source"] == "catalog"
+        assert services.catalog.count(keys.workspace.id) == len(
+            {line.stock_code for line in read_lines() if is_product(line.stock_code)}
+        )
         again = load_demo(services, lambda: Progress(disable=True))  # idempotent re-run
         assert services.people.find(again.workspace.id, (USER_ID, "12347")).computed["orders"] == 7  # type: ignore[union-attr]
     finally:

@@ -1,14 +1,18 @@
 """Pieces of recommendation serving that need no trained model: product signals of events,
-the versioned model store and its atomic switch."""
+the versioned model store and its atomic switch, neighbour selection."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
+from sklearn.preprocessing import normalize
 
+from relevo.recs._arrays import prune_rows, top_k_similar
 from relevo.recs.data import Kind
 from relevo.recs.signals import signals_of
 from relevo.storage.model_store import ModelStore
@@ -70,3 +74,38 @@ def test_model_store_publishes_only_complete_versions_and_prunes(tmp_path: Path)
     assert store.current_version(1) == versions[2]
     assert not store.path_of(1, failed).exists()
     assert store.current_version(2) is None  # workspaces are separate
+
+
+sparse_matrices = st.tuples(st.integers(1, 12), st.integers(1, 12), st.integers(0, 10_000)).map(
+    lambda shape_seed: sp.random(
+        shape_seed[0],
+        shape_seed[1],
+        density=0.5,
+        format="csr",
+        dtype=np.float32,
+        random_state=shape_seed[2],
+    )
+)
+
+
+@given(sparse_matrices, st.integers(1, 6))
+def test_prune_rows_keeps_each_rows_k_largest(matrix: sp.csr_matrix, k: int) -> None:
+    pruned = prune_rows(matrix, k).toarray()
+    dense = matrix.toarray()
+    for row, kept in zip(dense, pruned, strict=True):
+        expected = sorted(row[row != 0], reverse=True)[:k]
+        assert sorted(kept[kept != 0], reverse=True) == expected
+        assert np.all((kept == 0) | (kept == row))  # values stay in their columns
+
+
+@given(sparse_matrices, st.integers(1, 5), st.integers(1, 60))
+def test_top_k_similar_matches_brute_force_cosine(
+    matrix: sp.csr_matrix, k: int, block_cells: int
+) -> None:
+    features = normalize(matrix)
+    got = top_k_similar(features, k, block_cells=block_cells).toarray()
+    cosine = (features @ features.T).toarray()
+    np.fill_diagonal(cosine, 0)
+    for row, kept in zip(cosine, got, strict=True):
+        expected = sorted(row[row > 0], reverse=True)[:k]
+        np.testing.assert_allclose(sorted(kept[kept > 0], reverse=True), expected, rtol=1e-5)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from threadpoolctl import threadpool_limits
 
 from relevo.api.app import create_app
 
 
 def create() -> FastAPI:
+    # Requests already run in parallel (worker processes, a thread per request); BLAS threads
+    # on top would oversubscribe the cores and spin: 2 ms of scoring became 20 ms under load.
+    threadpool_limits(1)
     return create_app()

@@ -13,7 +13,8 @@ from relevo.services import Services
 from relevo.workspaces.keys import Workspace
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: a sync dependency costs a thread-pool round trip on every request.
     services: Services = request.app.state.services
     return services
 

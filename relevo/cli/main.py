@@ -326,19 +326,37 @@ def demo(
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the API after loading")
     ] = True,
+    train_models: Annotated[
+        bool, typer.Option("--train/--no-train", help="Train the recommenders after loading")
+    ] = True,
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Load the demo shop (UCI Online Retail, CC BY 4.0) and start Relevo."""
+    """Load the demo shop (UCI Online Retail, CC BY 4.0), train its recommenders and start
+    Relevo."""
+    from relevo.cli.recs import train_workspace, trained_table
     from relevo.demo.loader import load_demo
 
     with _services(database_url) as services:
+        started = time.perf_counter()
         keys = load_demo(services, _progress)
+        typer.echo(f"demo shop loaded in {time.perf_counter() - started:.0f} s")
+        if train_models:
+            with _progress() as progress:
+                trained = train_workspace(services, keys.workspace, progress)
+            console.print(trained_table([trained]))
     typer.echo("")
     _print_keys("demo", keys.workspace.write_key, keys.secret_key, False)
+    base = f"http://127.0.0.1:{port}"
+    typer.echo(f"API docs:   {base}/docs")
     typer.echo(
-        f"try:  curl -H 'Authorization: Bearer {keys.secret_key}' "
-        f"http://127.0.0.1:{port}/v1/profiles/user_id/12347"
+        f"a profile: curl -H 'Authorization: Bearer {keys.secret_key}' "
+        f"{base}/v1/profiles/user_id/12347"
+    )
+    typer.echo(
+        f"for you:   curl -H 'Authorization: Bearer {keys.secret_key}' "
+        f"-H 'Content-Type: application/json' {base}/v1/recommendations "
+        """-d '{"strategy": "for_you", "identity": {"kind": "user_id", "value": "12347"}}'"""
     )
     if serve_after:
         serve(port=port, database_url=database_url)

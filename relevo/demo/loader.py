@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from rich.progress import Progress
 
-from relevo.demo.uci_retail import demo_messages
+from relevo.catalog.product import Product
+from relevo.demo.uci_retail import demo_messages, demo_products
 from relevo.errors import NotFound
 from relevo.imports.events import ImportReport, import_messages
 from relevo.services import Services
@@ -26,6 +28,11 @@ def load_demo(services: Services, progress: Callable[[], Progress]) -> NewWorksp
     messages = demo_messages()
     report = ImportReport()
     with progress() as bar:
+        # The catalog first, so its products are the shop's own, not "seen only in events".
+        products = [Product.model_validate(p) for p in demo_products()]
+        catalog = bar.add_task("catalog", total=len(products))
+        services.catalog.upsert(keys.workspace.id, products, int(time.time() * 1000))
+        bar.update(catalog, completed=len(products))
         task = bar.add_task("demo shop", total=len(messages))
         import_messages(
             services.ingest,

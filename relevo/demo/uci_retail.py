@@ -133,3 +133,25 @@ def customer_messages(invoices: Iterable[Invoice]) -> Iterator[dict[str, Any]]:
 def demo_messages(path: Path = DATA_PATH) -> list[dict[str, Any]]:
     invoices = group_invoices(read_lines(path))
     return [*customer_messages(invoices), *(invoice_message(i) for i in invoices)]
+
+
+def demo_products(path: Path = DATA_PATH) -> list[dict[str, Any]]:
+    """The shop's catalog as the invoices describe it: each stock code with its latest
+    description and unit price (the source has no categories, brands or stock levels)."""
+    latest: dict[str, InvoiceLine] = {}
+    for line in read_lines(path):
+        if not is_product(line.stock_code) or line.unit_price <= 0 or not line.description:
+            continue
+        known = latest.get(line.stock_code)
+        if known is None or line.invoiced_at >= known.invoiced_at:
+            latest[line.stock_code] = line
+    return [
+        {
+            "product_id": code,
+            "sku": code,
+            "title": line.description,
+            "price": f"{line.unit_price:.2f}",
+            "currency": "GBP",
+        }
+        for code, line in sorted(latest.items())
+    ]

@@ -11,7 +11,14 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from relevo.recs._arrays import history_vector, load_arrays, prune_rows, save_arrays
+from relevo.recs._arrays import (
+    KIND_WEIGHTS,
+    history_vector,
+    load_arrays,
+    prune_rows,
+    row_of,
+    save_arrays,
+)
 from relevo.recs.base import Query, Recommender, Scores
 from relevo.recs.data import Interactions, ItemTable
 
@@ -73,8 +80,8 @@ class EASE(Recommender):
     def _vector(self, query: Query) -> np.ndarray:
         vector = _history(query, self.n_items, self.half_life_days)
         if query.user is not None and query.user < self.user_rows.shape[0]:
-            row = self.user_rows[query.user]
-            vector[row.indices] = np.maximum(vector[row.indices], row.data)
+            indices, values = row_of(self.user_rows, query.user)
+            vector[indices] = np.maximum(vector[indices], values)
         return vector
 
     def score(self, query: Query) -> Scores:
@@ -139,8 +146,8 @@ class ItemKNN(Recommender):
         for q in queries:
             vector = _history(q, n_items, self.half_life_days)
             if q.user is not None and q.user < self.user_rows.shape[0]:
-                row = self.user_rows[q.user]
-                vector[row.indices] = np.maximum(vector[row.indices], row.data)
+                indices, values = row_of(self.user_rows, q.user)
+                vector[indices] = np.maximum(vector[indices], values)
             rows.append(vector)
         history = sp.csr_matrix(np.vstack(rows))
         return np.asarray((history @ self.similarity.T).todense(), dtype=np.float32)
@@ -178,6 +185,7 @@ class ALS(Recommender):
         self.alpha, self.iterations = alpha, iterations
         self.item_factors = np.zeros((0, 0), dtype=np.float32)
         self.user_rows = sp.csr_matrix((0, 0), dtype=np.float32)
+        self._gram: np.ndarray | None = None
 
     def fit(self, data: Interactions, items: ItemTable | None = None) -> None:
         matrix = training_matrix(data, None)
@@ -192,37 +200,48 @@ class ALS(Recommender):
             model.fit(matrix, show_progress=False)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
         self.user_rows = matrix
+        self._gram = None
 
-    def _user_vectors(self, vectors: np.ndarray) -> np.ndarray:
-        """Solve each person's factors from their history (the ALS user step)."""
+    def _history(self, query: Query) -> tuple[np.ndarray, np.ndarray]:
+        """The person's items and log-weights, sparse: training row and new signals, the
+        larger where both have an item (as the dense history vectors of the other models)."""
+        idx, vals = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        if query.history.size:
+            items, inverse = np.unique(query.history, return_inverse=True)
+            weights = KIND_WEIGHTS[query.history_kinds.astype(np.intp)]
+            idx = items.astype(np.int32)
+            vals = np.log1p(np.bincount(inverse, weights, minlength=items.size)).astype(np.float32)
+        if query.user is not None and query.user < self.user_rows.shape[0]:
+            row_idx, row_vals = row_of(self.user_rows, query.user)
+            idx, vals = np.concatenate([idx, row_idx]), np.concatenate([vals, row_vals])
+            order = np.argsort(idx, kind="stable")
+            idx, vals = idx[order], vals[order]
+            starts = np.flatnonzero(np.r_[True, np.diff(idx) != 0])
+            idx, vals = idx[starts], np.maximum.reduceat(vals, starts)
+        return idx, vals
+
+    def _user_vector(self, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Solve the person's factors from their history (the ALS user step)."""
         y = self.item_factors
-        gram = y.T @ y + self.regularization * np.eye(y.shape[1], dtype=np.float32)
-        users = np.zeros((vectors.shape[0], y.shape[1]), dtype=np.float32)
-        for r, vector in enumerate(vectors):
-            idx = np.flatnonzero(vector)
-            if idx.size == 0:
-                continue
-            confidence = self.alpha * vector[idx]
-            yi = y[idx]
-            a = gram + (yi.T * confidence) @ yi
-            b = (yi.T * (1.0 + confidence)).sum(axis=1)
-            users[r] = np.linalg.solve(a, b)
-        return users
+        if self._gram is None:  # Y'Y + reg I is the same for everyone: once per model
+            self._gram = y.T @ y + self.regularization * np.eye(y.shape[1], dtype=np.float32)
+        keep = values > 0
+        idx, values = idx[keep], values[keep]
+        if idx.size == 0:
+            return np.zeros(y.shape[1], dtype=np.float32)
+        confidence = self.alpha * values
+        yi = y[idx]
+        a = self._gram + (yi.T * confidence) @ yi
+        b = (yi.T * (1.0 + confidence)).sum(axis=1)
+        return np.linalg.solve(a, b).astype(np.float32)
 
     def score(self, query: Query) -> Scores:
         return self.score_many([query])[0]
 
     def score_many(self, queries: list[Query]) -> Scores:
-        n_items = self.item_factors.shape[0]
-        rows = []
-        for q in queries:
-            vector = _history(q, n_items, None)
-            if q.user is not None and q.user < self.user_rows.shape[0]:
-                row = self.user_rows[q.user]
-                vector[row.indices] = np.maximum(vector[row.indices], row.data)
-            rows.append(vector)
-        users = self._user_vectors(np.vstack(rows))
-        return (users @ self.item_factors.T).astype(np.float32)
+        # Sparse histories: no catalog-length vector per person on the serving path.
+        users = np.vstack([self._user_vector(*self._history(q)) for q in queries])
+        return users @ self.item_factors.T
 
     def save(self, directory: Path) -> None:
         params = {

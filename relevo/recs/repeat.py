@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from relevo.recs._arrays import DAY_MS, load_arrays, save_arrays
+from relevo.recs._arrays import DAY_MS, load_arrays, row_of, save_arrays
 from relevo.recs.base import Query, Recommender, Scores
 from relevo.recs.data import Interactions, ItemTable, Kind
 
@@ -66,14 +66,23 @@ class BuyAgain(Recommender):
         """Decayed purchase frequency of this person: training purchases plus new ones."""
         scores = np.zeros(self.rates.size, dtype=np.float32)
         if query.user is not None and query.user < self.purchases.shape[0]:
-            row = self.purchases[query.user]
+            indices, values = row_of(self.purchases, query.user)
             decay = 0.5 ** (max(0, query.now - self.reference_ms) / (self.half_life_days * DAY_MS))
-            scores[row.indices] = row.data * decay
+            scores[indices] = values * decay
         fresh = (query.history_kinds == Kind.PURCHASE) & (query.history_times > self.reference_ms)
         if fresh.any():
             age = (query.now - query.history_times[fresh]) / (self.half_life_days * DAY_MS)
             np.add.at(scores, query.history[fresh], np.power(0.5, age).astype(np.float32))
         return scores
+
+    def has_bought(self, query: Query, item: int) -> bool:
+        """Whether the person bought `item` before (training data or since)."""
+        if query.user is not None and query.user < self.purchases.shape[0]:
+            indices, _ = row_of(self.purchases, query.user)
+            if item in indices:
+                return True
+        bought = query.history[query.history_kinds == Kind.PURCHASE]
+        return bool((bought == item).any())
 
     def score(self, query: Query) -> Scores:
         return self.personal(query) * self.rates

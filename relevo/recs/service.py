@@ -22,8 +22,11 @@ from relevo.recs.strategies import STRATEGIES
 
 
 class SignalSource(Protocol):
-    def profile_of(self, workspace_id: int, identity: Identity) -> int | None: ...
-    def recent_signals(self, profile_id: int, limit: int) -> list[tuple[int, str, Any]]: ...
+    def visitor_signals(
+        self, workspace_id: int, identity: Identity, limit: int
+    ) -> tuple[int | None, list[tuple[int, str, Any]]]:
+        """Profile id (None: unknown visitor) and latest (timestamp, event, properties)."""
+        ...
 
 
 class StockSource(Protocol):
@@ -89,11 +92,14 @@ class Recommendations:
     def _query(
         self, bundle: Bundle, workspace_id: int, identity: Identity | None, now_ms: int
     ) -> tuple[Query, bool]:
-        profile_id = None if identity is None else self.signals.profile_of(workspace_id, identity)
+        if identity is None:
+            return Query(now=now_ms), False
+        profile_id, latest_first = self.signals.visitor_signals(
+            workspace_id, identity, self.history_events
+        )
         if profile_id is None:
             return Query(now=now_ms), False
         items, times, kinds = [], [], []
-        latest_first = self.signals.recent_signals(profile_id, self.history_events)
         for timestamp, event, properties in reversed(latest_first):
             for signal in signals_of(event, properties):
                 index = bundle.item_index(signal.item_id)

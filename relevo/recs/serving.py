@@ -87,13 +87,16 @@ def _allowed(bundle: Bundle, request: Request) -> npt.NDArray[np.bool_]:
 
 
 def _top(scores: npt.NDArray[np.float32], allowed: npt.NDArray[np.bool_], k: int) -> list[int]:
-    usable = np.flatnonzero(allowed & np.isfinite(scores) & (scores > 0))
+    # Partition only the usable scores: a partition over a catalog that is mostly excluded
+    # (many equal values) degenerates to milliseconds.
+    usable = np.flatnonzero(allowed & (scores > 0))  # NaN and -inf fail `> 0`
     if usable.size == 0 or k <= 0:
         return []
+    values = scores[usable]
     if usable.size > k:
-        part = np.argpartition(-scores[usable], k - 1)[:k]
-        usable = usable[part]
-    order = np.lexsort((usable, -scores[usable]))  # ties broken by index: stable answers
+        part = np.argpartition(values, usable.size - k)[-k:]
+        usable, values = usable[part], values[part]
+    order = np.lexsort((usable, -values))  # ties broken by index: stable answers
     return [int(i) for i in usable[order]]
 
 

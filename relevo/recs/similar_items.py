@@ -8,6 +8,7 @@ so a product nobody has bought yet is matched on its content alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,8 @@ from relevo.recs._arrays import load_arrays, prune_rows, save_arrays, top_k_simi
 from relevo.recs._seeds import best_seed, score_from_seeds, seeds_of
 from relevo.recs.base import Query, Recommender, Scores
 from relevo.recs.data import Interactions, ItemTable
+
+ContentNeighbours = Callable[[ItemTable, int], sp.csr_matrix]
 
 
 def content_neighbours(items: ItemTable, k: int) -> sp.csr_matrix:
@@ -53,8 +56,16 @@ def behaviour_neighbours(data: Interactions, k: int) -> tuple[sp.csr_matrix, np.
 class SimilarItems(Recommender):
     name = "similar"
 
-    def __init__(self, neighbours: int = 50, shrinkage: float = 20.0) -> None:
+    def __init__(
+        self,
+        neighbours: int = 50,
+        shrinkage: float = 20.0,
+        content: ContentNeighbours | None = None,
+    ) -> None:
         self.neighbours, self.shrinkage = neighbours, shrinkage
+        # TF-IDF unless another text representation is given (bench/content_similarity.py
+        # measures sentence embeddings this way); only used while fitting.
+        self.content = content or content_neighbours
         self.related = sp.csr_matrix((0, 0), dtype=np.float32)
         self.item_ids: list[str] = []
 
@@ -63,7 +74,7 @@ class SimilarItems(Recommender):
         trust = (counts / (counts + self.shrinkage)).astype(np.float32)
         blended = sp.diags(trust) @ behaviour
         if items is not None and len(items) == data.n_items:
-            content = content_neighbours(items, self.neighbours)
+            content = self.content(items, self.neighbours)
             blended = blended + sp.diags(1.0 - trust) @ content
         self.related = prune_rows(sp.csr_matrix(blended), self.neighbours)
         self.item_ids = list(data.item_ids)

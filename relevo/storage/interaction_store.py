@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import Select, and_, bindparam, select
 
 from relevo.identity.identities import Identity
 from relevo.recs.data import Kind
@@ -32,9 +32,24 @@ def _properties(payload: Any) -> Any:
     return payload.get("properties") if isinstance(payload, dict) else None
 
 
+def _visitor_query() -> Select[Any]:
+    i, e = t.identities.c, t.events.c
+    signals = and_(e.profile_id == i.profile_id, e.type == "track", e.event.in_(SIGNAL_EVENTS))
+    return (
+        select(i.profile_id, e.timestamp, e.event, e.payload)
+        .select_from(t.identities.outerjoin(t.events, signals))
+        .where(
+            i.workspace_id == bindparam("w"), i.kind == bindparam("k"), i.value == bindparam("v")
+        )
+        .order_by(e.timestamp.desc(), e.seq.desc())
+        .limit(bindparam("n"))
+    )
+
+
 class InteractionStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._visitor_query = _visitor_query()
 
     def training_frame(
         self, workspace_id: int, progress: Callable[[int], None] | None = None
@@ -80,24 +95,15 @@ class InteractionStore:
                     progress(10_000)
         return pl.DataFrame(columns, schema=FRAME_SCHEMA)
 
-    def profile_of(self, workspace_id: int, identity: Identity) -> int | None:
-        c = t.identities.c
+    def visitor_signals(
+        self, workspace_id: int, identity: Identity, limit: int
+    ) -> tuple[int | None, list[tuple[int, str, Any]]]:
+        """The visitor's profile id (None if unknown) and (timestamp, event, properties) of
+        their latest product events, newest first: one query, built once, on the serving path."""
+        params = {"w": workspace_id, "k": identity[0], "v": identity[1], "n": limit}
         with self.db.read() as conn:
-            found = conn.execute(
-                select(c.profile_id).where(
-                    c.value == identity[1], c.kind == identity[0], c.workspace_id == workspace_id
-                )
-            ).scalar()
-        return None if found is None else int(found)
-
-    def recent_signals(self, profile_id: int, limit: int) -> list[tuple[int, str, Any]]:
-        """(timestamp, event, properties) of the profile's latest product events, newest first."""
-        e = t.events.c
-        with self.db.read() as conn:
-            rows = conn.execute(
-                select(e.timestamp, e.event, e.payload)
-                .where(e.profile_id == profile_id, e.type == "track", e.event.in_(SIGNAL_EVENTS))
-                .order_by(e.timestamp.desc(), e.seq.desc())
-                .limit(limit)
-            ).all()
-        return [(r[0], r[1], _properties(r[2])) for r in rows]
+            rows = conn.execute(self._visitor_query, params).all()
+        if not rows:
+            return None, []
+        events = [(r[1], r[2], _properties(r[3])) for r in rows if r[1] is not None]
+        return int(rows[0][0]), events

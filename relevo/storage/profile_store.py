@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import BigInteger, Connection, any_, bindparam, insert, select, text, update
+from sqlalchemy import BigInteger, Connection, any_, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from relevo.catalog.product import Product
@@ -173,7 +173,9 @@ class ProfileStore:
         with self.db.read() as conn:
             rows = conn.execute(
                 select(p.id)
-                .where(p.rebuild_gen > p.built_gen, p.merged_into.is_(None))
+                # coalesce, not IS NULL: SQLite would pick the merged_into index (every live
+                # profile) over the small partial index of profiles awaiting a rebuild.
+                .where(p.rebuild_gen > p.built_gen, func.coalesce(p.merged_into, 0) == 0)
                 .limit(limit)
             )
             return [r[0] for r in rows]

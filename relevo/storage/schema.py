@@ -13,6 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -52,6 +53,14 @@ profiles = Table(
     Column("computed", StateJson, nullable=False),
     Index("ix_profiles_workspace", "workspace_id"),
     Index("ix_profiles_merged_into", "merged_into"),
+    # Holds only profiles waiting for a rebuild, so the materializer's idle poll for them is
+    # an index probe, not a scan of every profile (a quarter of a core at 100,000 profiles).
+    Index(
+        "ix_profiles_awaiting_rebuild",
+        "id",
+        sqlite_where=text("rebuild_gen > built_gen"),
+        postgresql_where=text("rebuild_gen > built_gen"),
+    ),
     sqlite_autoincrement=True,  # an erased profile's id is never reused
     # Free space on each page lets PostgreSQL update a profile in place (HOT: no index writes).
     postgresql_with={"fillfactor": 70},

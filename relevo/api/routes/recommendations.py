@@ -35,7 +35,7 @@ class Caller(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
 
-def caller(request: Request, services: ServicesDep) -> Caller:
+async def caller(request: Request, services: ServicesDep) -> Caller:
     """The secret key (Bearer) for server-side callers, or the public write key (Basic) for
     a web page, which may only ask about the anonymous visitor it is."""
     header = request.headers.get("authorization", "")
@@ -116,13 +116,16 @@ def _now_ms() -> int:
 
 
 @router.post("", responses=_RESPONSES, summary="Recommend products with a named strategy")
-def recommendations(body: RecommendationIn, caller: CallerDep, services: ServicesDep) -> JSON:
+async def recommendations(body: RecommendationIn, caller: CallerDep, services: ServicesDep) -> JSON:
     identity = _identity(caller, body.identity)
     context = Context(
         body.context.product_id, body.context.cart, body.context.category, body.context.candidates
     )
     limit = max(body.limit, len(body.context.candidates or ()))
     exclusions = Exclusions(**body.exclude.model_dump())
+    # Runs on the event loop, not in the thread pool: the work is a short local read and a
+    # few milliseconds of numpy, and serving requests one after another per worker keeps the
+    # tail short, where dozens of threads contending for the GIL made it long.
     outcome = services.recommendations.answer(
         caller.workspace.id, body.strategy, identity, context, limit, exclusions, _now_ms()
     )
