@@ -7,6 +7,7 @@ import base64
 import contextlib
 import os
 import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -21,7 +22,7 @@ from sqlalchemy import func, select, text
 from relevo.settings import Settings
 from relevo.storage import schema as t
 from tests.databases import drop_schema, engine_for, make_settings, wait_for_profiles
-from tests.real_server import RealServer, create_workspace
+from tests.real_server import RELEVO, RealServer, create_workspace, environment
 
 pytestmark = pytest.mark.slow
 
@@ -337,5 +338,81 @@ def test_workers_share_keep_alive_connections_and_a_dead_worker_is_replaced(
             time.sleep(0.05)
         assert victim not in seen
         assert len(seen) == 2  # the survivor and the replacement both answer
+    finally:
+        server.stop()
+
+
+def _orders(n_people: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "track",
+            "event": "Order Completed",
+            "userId": f"buyer-{p}",
+            "messageId": f"order-{p}-{k}",
+            "timestamp": f"2026-03-{1 + k:02d}T10:00:00Z",
+            "properties": {
+                "order_id": f"order-{p}-{k}",
+                "products": [{"product_id": f"sku-{(p + k) % 7}"}, {"product_id": "sku-mug"}],
+            },
+        }
+        for p in range(n_people)
+        for k in range(3)
+    ]
+
+
+def test_new_model_versions_swap_in_under_load_without_failed_requests(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(
+        update={"models_dir": str(tmp_path / "models"), "models_check_seconds": 0.1}
+    )
+    settings.model_fields_set.update({"models_dir", "models_check_seconds"})
+    keys = create_workspace(settings, "swap")
+    env = environment(settings)
+
+    def train() -> None:
+        subprocess.run([RELEVO, "train", "--workspace", "swap"], env=env, check=True,
+                       capture_output=True)  # fmt: skip
+
+    server = RealServer(settings, workers=2)
+    try:
+        posted = httpx.post(
+            f"{server.url}/v1/batch", json={"batch": _orders(30)}, headers=_basic(keys["write_key"])
+        )
+        assert posted.status_code == 200, posted.text
+        train()
+        statuses: list[int] = []
+        versions: list[str | None] = []
+        stop = threading.Event()
+
+        def ask() -> None:
+            body = {"strategy": "bought_together", "context": {"product_id": "sku-1"}}
+            auth = {"Authorization": f"Bearer {keys['secret_key']}"}
+            with httpx.Client(base_url=server.url, timeout=10) as http:
+                while not stop.is_set():
+                    response = http.post("/v1/recommendations", json=body, headers=auth)
+                    statuses.append(response.status_code)
+                    if response.status_code == 200:
+                        versions.append(response.json()["model_version"])
+
+        askers = [threading.Thread(target=ask) for _ in range(4)]
+        for thread in askers:
+            thread.start()
+        try:
+            time.sleep(0.5)
+            train()  # two more versions while requests keep coming
+            train()
+            (pointer,) = (tmp_path / "models").glob("*/CURRENT")
+            newest = pointer.read_text().strip()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and versions[-20:].count(newest) < 20:
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            for thread in askers:
+                thread.join()
+        assert statuses and set(statuses) == {200}
+        assert versions[-20:] == [newest] * 20  # every worker ended on the newest version
+        assert len(set(versions) - {None}) >= 2  # and they served more than one on the way
     finally:
         server.stop()
