@@ -3,6 +3,7 @@ catalog learns them even before (or without) a feed, flagged as seen in events."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -47,10 +48,16 @@ def _product(raw: dict[str, Any], currency: Any) -> Product | None:
             return None
 
 
-def products_in_event(event: str | None, properties: Any) -> list[Product]:
+def products_in_event(
+    event: str | None, properties: Any, wanted: Callable[[str], bool] | None = None
+) -> list[Product]:
+    """The products an event describes; with `wanted`, only those whose id it accepts (the
+    check comes before validation, which is most of the cost)."""
     if event not in PRODUCT_EVENTS or not isinstance(properties, dict):
         return []
     listed = properties.get("products")
     raws = [p for p in listed if isinstance(p, dict)] if isinstance(listed, list) else [properties]
+    if wanted is not None:
+        raws = [raw for raw in raws if wanted(str(raw.get("product_id", raw.get("sku"))))]
     found = (_product(raw, properties.get("currency")) for raw in raws)
     return [p for p in found if p is not None]

@@ -135,18 +135,25 @@ class Materializer:
 
     def _new_products(self, events: list[StoredEvent]) -> dict[int, list[Product]]:
         """Products in this step's events not yet passed to the catalog by this process."""
+        known = self._known_products
         found: dict[int, list[Product]] = {}
         for stored in events:
             record = stored.record
             if record.type != "track":
                 continue
-            for product in products_in_event(record.event, record.payload.get("properties")):
-                key = (stored.workspace_id, product.product_id)
-                if key not in self._known_products:
-                    self._known_products.add(key)
-                    found.setdefault(stored.workspace_id, []).append(product)
-        if len(self._known_products) > KNOWN_PRODUCTS_LIMIT:
-            self._known_products.clear()  # bounded memory; the catalog ignores repeats anyway
+            workspace = stored.workspace_id
+
+            def unknown(product_id: str, w: int = workspace) -> bool:
+                return (w, product_id) not in known
+
+            properties = record.payload.get("properties")
+            for product in products_in_event(record.event, properties, unknown):
+                key = (workspace, product.product_id)
+                if key not in known:
+                    known.add(key)
+                    found.setdefault(workspace, []).append(product)
+        if len(known) > KNOWN_PRODUCTS_LIMIT:
+            known.clear()  # bounded memory; the catalog ignores repeats anyway
         return found
 
     def catch_up(self, timeout: float = 600.0) -> int:

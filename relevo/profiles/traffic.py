@@ -3,6 +3,8 @@ channels marketers use: search, social, email, paid, referral, direct."""
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -77,9 +79,15 @@ def _host(url: str) -> str:
         return ""
 
 
+@functools.cache
+def _pattern(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"(?:^|\.)(?:" + "|".join(re.escape(p) for p in patterns) + ")")
+
+
 def _matches(host: str, patterns: tuple[str, ...]) -> bool:
-    padded = "." + host
-    return any(("." + p) in padded or host.startswith(p) for p in patterns)
+    """A pattern at the start of the host or right after a dot ("google." in
+    "www.google.co.uk"): one compiled regex per list, this runs for every new session."""
+    return _pattern(patterns).search(host) is not None
 
 
 def classify(

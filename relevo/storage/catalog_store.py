@@ -84,7 +84,7 @@ class CatalogStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def _insert(self, conn: Connection) -> Any:
+    def _insert(self) -> Any:
         return (sqlite.insert if self.db.is_sqlite else postgresql.insert)(t.products)
 
     def upsert(self, workspace_id: int, products: Sequence[Product], now_ms: int) -> int:
@@ -92,14 +92,16 @@ class CatalogStore:
         wins); returns how many rows were written."""
         latest = {p.product_id: p for p in products}
         rows = [product_row(workspace_id, p, Source.CATALOG, now_ms) for p in latest.values()]
+        insert = self._insert()
+        statement = insert.on_conflict_do_update(
+            index_elements=["workspace_id", "product_id"],
+            set_={name: insert.excluded[name] for name in _UPDATABLE},
+        )
         with self.db.write() as conn:
             for start in range(0, len(rows), BATCH):
-                statement = self._insert(conn).values(rows[start : start + BATCH])
-                statement = statement.on_conflict_do_update(
-                    index_elements=["workspace_id", "product_id"],
-                    set_={name: statement.excluded[name] for name in _UPDATABLE},
-                )
-                conn.execute(statement)
+                # executemany of one cached statement: a multi-VALUES statement is compiled
+                # anew for every distinct row count, which cost more than the insert itself.
+                conn.execute(statement, rows[start : start + BATCH])
         return len(rows)
 
     def add_seen_in_events(
@@ -108,9 +110,8 @@ class CatalogStore:
         """Products met in events that the catalog does not have yet (flagged source=events);
         never touches a product the shop sent. Runs inside the caller's transaction."""
         rows = [product_row(workspace_id, p, Source.EVENTS, now_ms) for p in products]
-        for start in range(0, len(rows), BATCH):
-            statement = self._insert(conn).values(rows[start : start + BATCH])
-            conn.execute(statement.on_conflict_do_nothing())
+        if rows:
+            conn.execute(self._insert().on_conflict_do_nothing(), rows)
 
     def delete(self, workspace_id: int, product_ids: Sequence[str], now_ms: int) -> int:
         c = t.products.c
