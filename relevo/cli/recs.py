@@ -57,6 +57,7 @@ def train_workspace(services: Services, workspace: Workspace, progress: Progress
             ),
         )
         bundle.save(folder)
+    progress.update(fitting, description=f"{workspace.name}: trained")
     return Trained(
         workspace.name,
         version,

@@ -69,7 +69,9 @@ PAID_MEDIA = {
     "affiliate_paid",
     "shopping",
 }
-CLICK_IDS = ("gclid", "gbraid", "wbraid", "msclkid", "fbclid", "dclid", "ttclid", "li_fat_id")
+CLICK_IDS = frozenset(
+    ("gclid", "gbraid", "wbraid", "msclkid", "fbclid", "dclid", "ttclid", "li_fat_id")
+)
 
 
 def _host(url: str) -> str:
@@ -111,7 +113,7 @@ def classify(
     if referrer_host and referrer_host == page_host:
         referrer_host = ""  # navigation inside the site is not a source
 
-    if medium in PAID_MEDIA or any(c in query for c in CLICK_IDS):
+    if medium in PAID_MEDIA or not CLICK_IDS.isdisjoint(query):
         channel = "paid"
     elif medium in ("email", "e-mail", "newsletter") or source in ("newsletter", "email"):
         channel = "email"
