@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.preprocessing import normalize
 
-from relevo.recs._arrays import prune_rows, top_k_similar
+from relevo.recs._arrays import DAY_MS, KIND_WEIGHTS, history_vector, prune_rows, top_k_similar
+from relevo.recs.base import Query
 from relevo.recs.data import Kind
 from relevo.recs.signals import signals_of
 from relevo.storage.model_store import ModelStore
@@ -109,3 +110,24 @@ def test_top_k_similar_matches_brute_force_cosine(
     for row, kept in zip(cosine, got, strict=True):
         expected = sorted(row[row > 0], reverse=True)[:k]
         np.testing.assert_allclose(sorted(kept[kept > 0], reverse=True), expected, rtol=1e-5)
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 9), st.integers(0, 2), st.integers(0, 90)), max_size=30),
+    st.sampled_from([None, 7.0, 30.0]),
+)
+def test_history_vector_sums_each_items_weighted_signals(
+    signals: list[tuple[int, int, int]], half_life: float | None
+) -> None:
+    now = 100 * DAY_MS
+    query = Query(
+        now=now,
+        history=np.asarray([s[0] for s in signals], dtype=np.int32),
+        history_kinds=np.asarray([s[1] for s in signals], dtype=np.int8),
+        history_times=np.asarray([now - s[2] * DAY_MS for s in signals], dtype=np.int64),
+    )
+    expected = np.zeros(10)
+    for item, kind, age_days in signals:
+        decay = 1.0 if half_life is None else 0.5 ** (age_days / half_life)
+        expected[item] += KIND_WEIGHTS[kind] * decay
+    np.testing.assert_allclose(history_vector(query, 10, half_life), expected, rtol=1e-5)

@@ -18,25 +18,38 @@ DAY_MS = 86_400_000
 KIND_WEIGHTS = np.array([1.0, 2.0, 4.0], dtype=np.float32)  # view, cart, purchase
 
 
+def history_items(
+    query: Query,
+    half_life_days: float | None = None,
+    kinds: tuple[Kind, ...] | None = None,
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+    """The query's history as (distinct items, summed weight of each): stronger signals and
+    (optionally) recent ones weigh more."""
+    if query.history.size == 0:
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+    weights = KIND_WEIGHTS[query.history_kinds.astype(np.intp)]
+    if half_life_days is not None:
+        age = np.maximum(0, query.now - query.history_times) / (half_life_days * DAY_MS)
+        weights = weights * np.power(0.5, age).astype(np.float32)
+    history = query.history
+    if kinds is not None:
+        mask = np.isin(query.history_kinds, [int(k) for k in kinds])
+        history, weights = history[mask], weights[mask]
+    items, inverse = np.unique(history, return_inverse=True)
+    summed = np.bincount(inverse, weights, minlength=items.size).astype(np.float32)
+    return items.astype(np.int32), summed
+
+
 def history_vector(
     query: Query,
     n_items: int,
     half_life_days: float | None = None,
     kinds: tuple[Kind, ...] | None = None,
 ) -> npt.NDArray[np.float32]:
-    """The query's history as one weight per item: stronger signals and (optionally) recent
-    ones weigh more."""
+    """`history_items` as one weight per catalog item."""
     vector = np.zeros(n_items, dtype=np.float32)
-    if query.history.size == 0:
-        return vector
-    weights = KIND_WEIGHTS[query.history_kinds.astype(np.intp)]
-    if half_life_days is not None:
-        age = np.maximum(0, query.now - query.history_times) / (half_life_days * DAY_MS)
-        weights = weights * np.power(0.5, age).astype(np.float32)
-    mask = np.ones(query.history.size, dtype=bool)
-    if kinds is not None:
-        mask = np.isin(query.history_kinds, [int(k) for k in kinds])
-    np.add.at(vector, query.history[mask], weights[mask])
+    items, weights = history_items(query, half_life_days, kinds)
+    vector[items] = weights
     return vector
 
 

@@ -12,7 +12,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
 from relevo.recs._arrays import (
-    KIND_WEIGHTS,
+    history_items,
     history_vector,
     load_arrays,
     prune_rows,
@@ -202,15 +202,11 @@ class ALS(Recommender):
         self.user_rows = matrix
         self._gram = None
 
-    def _history(self, query: Query) -> tuple[np.ndarray, np.ndarray]:
+    def _sparse_history(self, query: Query) -> tuple[np.ndarray, np.ndarray]:
         """The person's items and log-weights, sparse: training row and new signals, the
-        larger where both have an item (as the dense history vectors of the other models)."""
-        idx, vals = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
-        if query.history.size:
-            items, inverse = np.unique(query.history, return_inverse=True)
-            weights = KIND_WEIGHTS[query.history_kinds.astype(np.intp)]
-            idx = items.astype(np.int32)
-            vals = np.log1p(np.bincount(inverse, weights, minlength=items.size)).astype(np.float32)
+        larger where both have an item (as `_history` gives the other models, densely)."""
+        idx, vals = history_items(query)
+        vals = np.log1p(vals)
         if query.user is not None and query.user < self.user_rows.shape[0]:
             row_idx, row_vals = row_of(self.user_rows, query.user)
             idx, vals = np.concatenate([idx, row_idx]), np.concatenate([vals, row_vals])
@@ -240,7 +236,7 @@ class ALS(Recommender):
 
     def score_many(self, queries: list[Query]) -> Scores:
         # Sparse histories: no catalog-length vector per person on the serving path.
-        users = np.vstack([self._user_vector(*self._history(q)) for q in queries])
+        users = np.vstack([self._user_vector(*self._sparse_history(q)) for q in queries])
         return users @ self.item_factors.T
 
     def save(self, directory: Path) -> None:
