@@ -288,8 +288,14 @@ def train(
 
 @app.command()
 def evaluate(
-    workspace: Annotated[str, typer.Option(help="Workspace name")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON")] = False,
+    workspace: Annotated[
+        str | None,
+        typer.Option(help="Workspace name (default: every workspace with product events)"),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print results as JSON (a list when no --workspace is given)"),
+    ] = False,
     output: Annotated[Path, typer.Option(help="Folder for the CSV tables and the plot")] = Path(
         "relevo-evaluation"
     ),
@@ -299,16 +305,27 @@ def evaluate(
     Relevo's strategies against the baselines (tables, CSV and a plot)."""
     from relevo.cli.recs import evaluate_workspace
 
+    reports = []
     with _services(database_url) as services:
-        (found,) = _workspaces(services, workspace)
-        with _progress() as progress:
-            report = evaluate_workspace(services, found, progress, output / found.name)
+        for found in _workspaces(services, workspace):
+            with _progress() as progress:
+                try:
+                    reports.append(
+                        evaluate_workspace(services, found, progress, output / found.name)
+                    )
+                except RelevoError as error:
+                    if workspace is not None:
+                        _fail(error)
+                    console.print(f"{found.name}: skipped ({error.message})")
     if as_json:
-        typer.echo(json.dumps(report.as_json(), indent=2))
+        shapes = [report.as_json() for report in reports]
+        typer.echo(json.dumps(shapes[0] if workspace is not None else shapes, indent=2))
     else:
-        for table in report.tables():
-            console.print(table)
-    console.print(f"CSV and plot written to {output / found.name}")
+        for report in reports:
+            for table in report.tables():
+                console.print(table)
+    for report in reports:
+        console.print(f"{report.workspace}: CSV and plot written to {report.folder}")
 
 
 def _workspaces(services: Services, name: str | None) -> list[Any]:
