@@ -6,7 +6,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relevo.identity.identities import ANONYMOUS_ID, EMAIL, USER_ID, Identity
-from relevo.identity.resolution import MessageIdentities, ProfileFacts, plan_resolution
+from relevo.identity.resolution import (
+    MessageIdentities,
+    ProfileFacts,
+    plan_resolution,
+    profiles_needing_facts,
+)
 
 identity = st.one_of(
     st.tuples(st.just(USER_ID), st.sampled_from(["u1", "u2", "u3"])),
@@ -23,6 +28,17 @@ message = st.builds(
 )
 
 
+def _facts_of(owner: dict[Identity, int]) -> dict[int, ProfileFacts]:
+    facts: dict[int, ProfileFacts] = {}
+    for (kind, value), profile in owner.items():
+        f = facts.setdefault(profile, ProfileFacts())
+        if kind == USER_ID:
+            f.user_ids.add(value)
+        elif kind == ANONYMOUS_ID:
+            f.anonymous_ids += 1
+    return facts
+
+
 def _apply(
     stream: list[MessageIdentities], batches: int, limit: int = 100
 ) -> tuple[dict[Identity, int], set[int]]:
@@ -33,14 +49,7 @@ def _apply(
     size = max(1, len(stream) // batches)
     for start in range(0, len(stream), size):
         part = stream[start : start + size]
-        facts: dict[int, ProfileFacts] = {}
-        for (kind, value), profile in owner.items():
-            f = facts.setdefault(profile, ProfileFacts())
-            if kind == USER_ID:
-                f.user_ids.add(value)
-            elif kind == ANONYMOUS_ID:
-                f.anonymous_ids += 1
-        plan = plan_resolution(part, dict(owner), facts, limit)
+        plan = plan_resolution(part, dict(owner), _facts_of(owner), limit)
         real = {}
         for placeholder in plan.new_profiles:
             real[placeholder] = next_id
@@ -107,3 +116,21 @@ def test_replaying_a_stream_is_idempotent() -> None:
     owner, merged = _apply(stream + stream, 8)  # one message per batch
     assert set(owner.values()) == {1}
     assert merged == {2}  # b's profile merged once; the replay merges nothing more
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(message, min_size=0, max_size=20),
+    st.lists(message, min_size=1, max_size=20),
+    st.integers(1, 3),
+)
+def test_facts_of_the_needed_profiles_are_enough(
+    history: list[MessageIdentities], batch: list[MessageIdentities], limit: int
+) -> None:
+    """Storage loads facts only for profiles_needing_facts: the plan must not change."""
+    owner, _ = _apply(history, 2, limit=limit)
+    facts = _facts_of(owner)
+    needed = profiles_needing_facts(batch, owner)
+    assert needed <= set(owner.values())
+    some = {p: f for p, f in facts.items() if p in needed}
+    assert plan_resolution(batch, owner, some, limit) == plan_resolution(batch, owner, facts, limit)

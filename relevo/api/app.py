@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,9 +31,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The writer thread holds the database write lock while it works: let it take the
-        # interpreter lock back from request handling within 0.5 ms rather than 5 ms.
-        sys.setswitchinterval(0.0005)
         services.writer.start()
         background = services.background() if settings.run_profiler else None
         if background is not None:

@@ -6,10 +6,13 @@ from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 
 from relevo.api.app import create_app
+from relevo.runtime import tune_for_server
 
 
 def create() -> FastAPI:
     # Requests already run in parallel (worker processes, a thread per request); BLAS threads
     # on top would oversubscribe the cores and spin: 2 ms of scoring became 20 ms under load.
     threadpool_limits(1)
-    return create_app()
+    app = create_app()
+    tune_for_server()
+    return app

@@ -19,6 +19,7 @@ from relevo.errors import RelevoError
 from relevo.imports.catalog import import_products
 from relevo.imports.events import ImportReport, import_messages, open_text, read_jsonl
 from relevo.imports.orders import read_orders
+from relevo.runtime import tune_for_server
 from relevo.services import Services
 from relevo.settings import Settings
 from relevo.storage import migrate as migrations
@@ -95,6 +96,7 @@ def serve(
             # The supervisor process is idle: it folds events into profiles, so no worker
             # shares its interpreter lock with the materializer.
             os.environ["RELEVO_RUN_PROFILER"] = "false"
+            tune_for_server()
             background = services.background()
             background.start()
         try:

@@ -70,7 +70,8 @@ class _Resolver:
         max_anonymous_ids: int,
     ) -> None:
         self.owner: dict[Identity, int] = dict(known)
-        self.facts = {p: ProfileFacts(set(f.user_ids), f.anonymous_ids) for p, f in facts.items()}
+        self._given_facts = facts
+        self.facts: dict[int, ProfileFacts] = {}  # copied from the given ones on first use
         self.parent: dict[int, int] = {}
         self.max_anonymous_ids = max_anonymous_ids
         self.next_placeholder = -1
@@ -92,7 +93,14 @@ class _Resolver:
         return placeholder
 
     def fact(self, profile: int) -> ProfileFacts:
-        return self.facts.setdefault(profile, ProfileFacts())
+        facts = self.facts.get(profile)
+        if facts is None:
+            given = self._given_facts.get(profile)
+            facts = (
+                ProfileFacts(set(given.user_ids), given.anonymous_ids) if given else ProfileFacts()
+            )
+            self.facts[profile] = facts
+        return facts
 
     def attach(self, identity: Identity, profile: int) -> None:
         self.owner[identity] = profile
@@ -136,7 +144,24 @@ class _Resolver:
             self.merges.append(Merge(survivor, merged, reason, tuple(message.identities), index))
         return survivor
 
+    def _settled(self, message: MessageIdentities) -> int | None:
+        """The profile of a message whose identities all belong to it already (most traffic:
+        a known visitor browsing): nothing to attach, merge or check."""
+        owner, profile = self.owner, None
+        for identity in message.identities:
+            current = owner.get(identity)
+            if current is None:
+                return None
+            current = self.find(current)
+            if profile is not None and current != profile:
+                return None
+            profile = current
+        return profile
+
     def resolve(self, message: MessageIdentities, index: int) -> int:
+        settled = self._settled(message)
+        if settled is not None:
+            return settled
         identities = list(dict.fromkeys(message.identities))
         owned = list(dict.fromkeys(self.find(self.owner[i]) for i in identities if i in self.owner))
         user_identity = next((i for i in identities if i[0] == USER_ID), None)
@@ -202,6 +227,23 @@ class _Resolver:
             ),
             message_profiles=[find(p) for p in message_profiles],
         )
+
+
+def profiles_needing_facts(
+    messages: Sequence[MessageIdentities], known: Mapping[Identity, int]
+) -> set[int]:
+    """The stored profiles whose facts ``plan_resolution`` can consult for ``messages``.
+
+    A message whose identities are all known and on one profile never consults facts; every
+    other message consults at most the profiles its known identities are on (and profiles it
+    creates, whose facts the planner makes itself).
+    """
+    needed: set[int] = set()
+    for message in messages:
+        owners = {known.get(identity) for identity in message.identities}
+        if len(owners) != 1 or None in owners:
+            needed.update(p for p in owners if p is not None)
+    return needed
 
 
 def plan_resolution(

@@ -51,6 +51,7 @@ class Database:
             lock_path = os.devnull if ":memory:" in path or not path else f"{path}.write.lock"
             self._lock_file = open(lock_path, "ab")  # noqa: SIM115 - lives as long as the pools
             self._thread_lock = threading.Lock()
+            self._holder = threading.local()  # does this thread hold the write lock?
             self._synchronous = settings.sqlite_synchronous.upper()
             self.write_engine = self._sqlite_engine(settings, immediate=True, **common)
             self.read_engine = self._sqlite_engine(settings, immediate=False, **common)
@@ -114,22 +115,34 @@ class Database:
             with self.write_engine.begin() as conn:
                 yield conn
             return
-        # SQLite's busy handler sleeps with back-off (up to 100 ms) while another process
-        # writes; queueing on a file lock instead wakes the next writer the moment it is free.
+        with self.write_lock(), self.write_engine.connect() as conn:
+            relaxed = derived and self._synchronous in {"FULL", "EXTRA"}
+            if relaxed:
+                self._set_synchronous(conn, "NORMAL")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                if relaxed:
+                    self._set_synchronous(conn, self._synchronous)
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Hold SQLite's write lock across this thread's ``write()`` blocks (PostgreSQL: no-op).
+
+        SQLite's busy handler sleeps with back-off (up to 100 ms) while another process writes;
+        queueing on a file lock instead wakes the next writer the moment it is free.
+        """
+        if not self.is_sqlite or getattr(self._holder, "held", False):
+            yield
+            return
         with self._thread_lock:
             fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+            self._holder.held = True
             try:
-                with self.write_engine.connect() as conn:
-                    relaxed = derived and self._synchronous in {"FULL", "EXTRA"}
-                    if relaxed:
-                        self._set_synchronous(conn, "NORMAL")
-                    try:
-                        with conn.begin():
-                            yield conn
-                    finally:
-                        if relaxed:
-                            self._set_synchronous(conn, self._synchronous)
+                yield
             finally:
+                self._holder.held = False
                 fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
 
     @staticmethod

@@ -9,14 +9,21 @@ checkpoint relies on.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, update
 
 from relevo.identity.identities import ANONYMOUS_ID, USER_ID, Identity
-from relevo.identity.resolution import MessageIdentities, ProfileFacts, plan_resolution
+from relevo.identity.resolution import (
+    MessageIdentities,
+    ProfileFacts,
+    plan_resolution,
+    profiles_needing_facts,
+)
 from relevo.storage import schema as t
-from relevo.storage.bulk import bulk_insert, create_profiles
+from relevo.storage.bulk import bulk_insert, create_profiles, insert_tuples
 from relevo.storage.database import Database
 from relevo.tracking.jobs import IngestJob, StoredBatch
 from relevo.tracking.messages import RejectedMessage, TrackedMessage, without_nul
@@ -24,9 +31,52 @@ from relevo.tracking.messages import RejectedMessage, TrackedMessage, without_nu
 _CHUNK = 400  # bound on the number of bind parameters in one IN (...) list
 
 
+_EVENT_COLUMNS = (
+    "workspace_id",
+    "message_id",
+    "profile_id",
+    "type",
+    "event",
+    "anonymous_id",
+    "user_id",
+    "timestamp",
+    "received_at",
+    "payload",
+)
+
+
 def _chunks(items: Sequence[object], size: int = _CHUNK) -> Iterable[Sequence[object]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _select_in(
+    conn: Connection,
+    columns: str,
+    source: str,
+    fixed: tuple[object, ...],
+    values: Sequence[object],
+    kind: str,
+) -> list[Any]:
+    """``SELECT columns FROM source`` where ``{values}`` in ``source`` tests "in ``values``".
+
+    Driver-level, because SQLAlchemy's expanding IN cost more than the query on the ingest hot
+    path, which holds the write lock. ``{p}`` marks the placeholders of ``fixed``; ``kind`` is the
+    SQL type of ``values``. On SQLite the list goes in as one JSON parameter (one statement
+    text, prepared once) and the rows come back as one JSON array: stepping a statement once
+    per row releases the interpreter lock each time, and under load each step then waited for
+    request handling to hand it back.
+    """
+    if not values:
+        return []
+    if conn.dialect.name == "postgresql":
+        query = f"SELECT {columns} FROM " + source.format(p="%s", values=f"= ANY(%s::{kind}[])")
+        return list(conn.exec_driver_sql(query, (*fixed, list(values))))
+    query = f"SELECT json_group_array(json_array({columns})) FROM " + source.format(
+        p="?", values="IN (SELECT value FROM json_each(?))"
+    )
+    found = conn.exec_driver_sql(query, (*fixed, orjson.dumps(list(values)).decode())).scalar()
+    return orjson.loads(found) if found else []
 
 
 def empty_profile_row(workspace_id: int, now_ms: int) -> dict[str, object]:
@@ -44,6 +94,9 @@ class IngestStore:
     def __init__(self, db: Database, max_anonymous_ids: int) -> None:
         self.db = db
         self.max_anonymous_ids = max_anonymous_ids
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        return self.db.write_lock()
 
     def write(
         self,
@@ -106,14 +159,17 @@ class IngestStore:
     ) -> list[int]:
         """Positions of the messages not stored before (the first of repeated ids)."""
         ids = list({m.message_id for m in messages})
-        seen: set[str] = set()
-        for chunk in _chunks(ids):
-            rows = conn.execute(
-                select(t.events.c.message_id).where(
-                    t.events.c.message_id.in_(chunk), t.events.c.workspace_id == workspace_id
-                )
+        seen: set[str] = {
+            r[0]
+            for r in _select_in(
+                conn,
+                "message_id",
+                "events WHERE workspace_id = {p} AND message_id {values}",
+                (workspace_id,),
+                ids,
+                "text",
             )
-            seen.update(r[0] for r in rows)
+        }
         fresh = []
         for position, message in enumerate(messages):
             if message.message_id not in seen:
@@ -125,35 +181,37 @@ class IngestStore:
         self, conn: Connection, workspace_id: int, identities: list[Identity]
     ) -> dict[Identity, int]:
         # One `value IN (...)` per kind: a row-value IN list plans as one index probe per item.
-        c = t.identities.c
         by_kind: dict[str, list[str]] = {}
         for kind, value in identities:
             by_kind.setdefault(kind, []).append(value)
         known: dict[Identity, int] = {}
         for kind, values in by_kind.items():
-            for chunk in _chunks(values):
-                rows = conn.execute(
-                    select(c.value, c.profile_id).where(
-                        c.value.in_(chunk), c.kind == kind, c.workspace_id == workspace_id
-                    )
-                )
-                known.update(((kind, value), profile) for value, profile in rows)
+            rows = _select_in(
+                conn,
+                "value, profile_id",
+                "identities WHERE workspace_id = {p} AND kind = {p} AND value {values}",
+                (workspace_id, kind),
+                values,
+                "text",
+            )
+            known.update(((kind, value), profile) for value, profile in rows)
         return known
 
     def _profile_facts(self, conn: Connection, profile_ids: list[int]) -> dict[int, ProfileFacts]:
-        c = t.identities.c
         facts = {p: ProfileFacts() for p in profile_ids}
-        for chunk in _chunks(profile_ids):
-            rows = conn.execute(
-                select(c.profile_id, c.kind, c.value).where(
-                    c.profile_id.in_(chunk), c.kind.in_((USER_ID, ANONYMOUS_ID))
-                )
-            )
-            for profile, kind, value in rows:
-                if kind == USER_ID:
-                    facts[profile].user_ids.add(value)
-                else:
-                    facts[profile].anonymous_ids += 1
+        rows = _select_in(
+            conn,
+            "profile_id, kind, value",
+            f"identities WHERE kind IN ('{USER_ID}', '{ANONYMOUS_ID}') AND profile_id {{values}}",
+            (),
+            profile_ids,
+            "bigint",
+        )
+        for profile, kind, value in rows:
+            if kind == USER_ID:
+                facts[profile].user_ids.add(value)
+            else:
+                facts[profile].anonymous_ids += 1
         return facts
 
     def _alias_previous_ids(
@@ -185,16 +243,12 @@ class IngestStore:
         ]
         known = self._known_identities(conn, workspace_id, wanted + alias_previous)
         identity_lists = self._alias_previous_ids(messages, known)
-        facts = self._profile_facts(conn, sorted(set(known.values())))
-        plan = plan_resolution(
-            [
-                MessageIdentities(ids, explicit_merge=m.type == "alias")
-                for ids, m in zip(identity_lists, messages, strict=True)
-            ],
-            known,
-            facts,
-            self.max_anonymous_ids,
-        )
+        resolving = [
+            MessageIdentities(ids, explicit_merge=m.type == "alias")
+            for ids, m in zip(identity_lists, messages, strict=True)
+        ]
+        facts = self._profile_facts(conn, sorted(profiles_needing_facts(resolving, known)))
+        plan = plan_resolution(resolving, known, facts, self.max_anonymous_ids)
 
         created = create_profiles(
             conn, [empty_profile_row(workspace_id, now_ms) for _ in plan.new_profiles]
@@ -248,22 +302,23 @@ class IngestStore:
                     for (kind, value), profile in plan.new_identities.items()
                 ],
             )
-        bulk_insert(
+        insert_tuples(
             conn,
             t.events,
+            _EVENT_COLUMNS,
             [
-                {
-                    "workspace_id": workspace_id,
-                    "message_id": m.message_id,
-                    "profile_id": pid(profile),
-                    "type": m.type,
-                    "event": m.event,
-                    "anonymous_id": m.anonymous_id,
-                    "user_id": m.user_id,
-                    "timestamp": m.timestamp_ms,
-                    "received_at": m.received_at_ms,
-                    "payload": m.payload_json,
-                }
+                (
+                    workspace_id,
+                    m.message_id,
+                    pid(profile),
+                    m.type,
+                    m.event,
+                    m.anonymous_id,
+                    m.user_id,
+                    m.timestamp_ms,
+                    m.received_at_ms,
+                    m.payload_json,
+                )
                 for m, profile in zip(messages, plan.message_profiles, strict=True)
             ],
         )

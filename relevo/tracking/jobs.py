@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,3 +40,7 @@ class EventSink(Protocol):
     ) -> StoredBatch: ...
 
     def write_many(self, jobs: Sequence[IngestJob], now_ms: int) -> list[StoredBatch]: ...
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Hold the store's write lock across several ``write_many`` calls of this thread."""
+        ...

@@ -74,8 +74,11 @@ class IngestWriter:
             first = self._queue.get()
             if first is None:
                 break
-            batch, stopping = self._take_batch(first)
-            self._commit(batch)
+            # Take the batch once the write lock is ours: requests that arrive while another
+            # process commits join this transaction instead of waiting for the next one.
+            with self.store.exclusive():
+                batch, stopping = self._take_batch(first)
+                self._commit(batch)
 
     def _commit(self, batch: Sequence[_Pending]) -> None:
         now_ms = int(time.time() * 1000)
