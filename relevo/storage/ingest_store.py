@@ -63,9 +63,7 @@ def _select_in(
     Driver-level, because SQLAlchemy's expanding IN cost more than the query on the ingest hot
     path, which holds the write lock. ``{p}`` marks the placeholders of ``fixed``; ``kind`` is the
     SQL type of ``values``. On SQLite the list goes in as one JSON parameter (one statement
-    text, prepared once) and the rows come back as one JSON array: stepping a statement once
-    per row releases the interpreter lock each time, and under load each step then waited for
-    request handling to hand it back.
+    text, prepared once, whatever the length) and the rows come back as one JSON array.
     """
     if not values:
         return []
