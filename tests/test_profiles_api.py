@@ -181,6 +181,26 @@ def test_traits_last_write_wins_by_timestamp_with_history(api: Api) -> None:
     assert ("city", "Malmö", "Lund") not in history
 
 
+def test_group_calls_give_the_person_their_accounts(api: Api) -> None:
+    api.send(
+        "group",
+        userId="g",
+        groupId="acme",
+        traits={"name": "Acme", "plan": "pro"},
+        timestamp=_at(2),
+    )
+    api.send("group", userId="g", groupId="acme", traits={"plan": "enterprise"}, timestamp=_at(1))
+    api.send(
+        "group", userId="g", groupId="acme", traits={"plan": "free", "size": 9}, timestamp=_at(3)
+    )  # late and older: fills "size", does not undo "enterprise"
+    api.send("group", userId="g", groupId=42, timestamp=_at(0.5))
+    groups = api.profile("user_id", "g")["computed"]["groups"]
+    assert [g["group_id"] for g in groups] == ["42", "acme"]  # most recently seen first
+    acme = groups[1]
+    assert acme["traits"] == {"name": "Acme", "plan": "enterprise", "size": 9}
+    assert acme["first_seen"] < acme["last_seen"]
+
+
 def test_declared_preferences_and_consent(api: Api) -> None:
     api.send(
         "identify",

@@ -36,6 +36,7 @@ INTEREST_WEIGHTS = {
     ORDER_COMPLETED: 5.0,
 }
 MAX_INTERESTS = 50
+MAX_GROUPS = 20  # accounts (Segment `group` calls) kept per person, most recently seen first
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,30 @@ def apply_event(state: dict[str, Any], record: EventRecord, rules: ProfileRules)
         _count(state, "screen_views")
     elif kind == "track" and record.event:
         _apply_track(state, record.event, properties, ts, rules)
+    elif kind == "group":
+        _apply_group(state, payload, ts)
+
+
+def _apply_group(state: dict[str, Any], payload: dict[str, Any], ts: int) -> None:
+    """The accounts (company, household, team) a person belongs to, with the account's traits:
+    newer calls overwrite a trait, older ones only fill traits not known yet."""
+    group_id = payload.get("groupId")
+    if not isinstance(group_id, str | int) or isinstance(group_id, bool) or group_id == "":
+        return
+    key = str(group_id)
+    groups = state.setdefault("groups", {})
+    group = groups.setdefault(key, {"traits": {}, "first_seen": ts, "last_seen": ts, "at": ts})
+    traits = payload.get("traits")
+    if isinstance(traits, dict):
+        if ts >= group["at"]:
+            group["traits"].update(traits)
+            group["at"] = ts
+        else:
+            group["traits"] = {**traits, **group["traits"]}
+    group["first_seen"] = min(group["first_seen"], ts)
+    group["last_seen"] = max(group["last_seen"], ts)
+    if len(groups) > MAX_GROUPS:
+        del groups[min(groups, key=lambda g: groups[g]["last_seen"])]
 
 
 def _apply_track(

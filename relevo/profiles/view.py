@@ -67,6 +67,17 @@ def computed_view(
         "first_touch": computed.get("first_touch"),
         "current_session_touch": computed.get("session_touch"),
         "event_counts": computed.get("event_counts", {}),
+        "groups": [
+            {
+                "group_id": group_id,
+                "traits": group["traits"],
+                "first_seen": iso(group["first_seen"]),
+                "last_seen": iso(group["last_seen"]),
+            }
+            for group_id, group in sorted(
+                computed.get("groups", {}).items(), key=lambda item: -item[1]["last_seen"]
+            )
+        ],
     }
 
 
