@@ -99,6 +99,51 @@ def test_bought_together_and_after_with_reasons(trained: Api) -> None:
     assert after["items"][0]["reason"] == "bought_after:sofa"
 
 
+def test_details_add_the_catalog_card_of_each_item(trained: Api) -> None:
+    upsert = trained.client.post(
+        "/v1/catalog/products",
+        json={
+            "products": [
+                {
+                    "product_id": "cushion",
+                    "title": "Velvet cushion",
+                    "price": "19.00 EUR",
+                    "image_url": "https://shop.example/c.jpg",
+                }
+            ]
+        },
+        headers=trained.secret_auth,
+    )
+    assert upsert.json()["stored"] == 1, upsert.text
+    context = {"product_id": "sofa"}
+    plain = _recommend(trained, strategy="bought_together", context=context)
+    assert "product" not in plain["items"][0]
+    answer = _recommend(trained, strategy="bought_together", context=context, details=True)
+    card = answer["items"][0]["product"]
+    assert answer["items"][0]["product_id"] == "cushion"
+    assert card["title"] == "Velvet cushion" and card["price"] == "19.00"
+    assert card["currency"] == "EUR" and card["image_url"] == "https://shop.example/c.jpg"
+    assert "description" not in card
+    deleted = trained.client.post(
+        "/v1/catalog/products/delete",
+        json={"product_ids": ["cushion"]},
+        headers=trained.secret_auth,
+    )
+    assert deleted.status_code == 200, deleted.text
+    # A deleted product leaves the answers once the server has seen the catalog change (it
+    # looks every `models_check_seconds`); until then its card is null, never stale.
+    deadline = time.monotonic() + 5
+    while True:
+        gone = _recommend(trained, strategy="bought_together", context=context, details=True)
+        cards = {i["product_id"]: i["product"] for i in gone["items"]}
+        assert cards.get("cushion") is None
+        if "cushion" not in cards:
+            break
+        assert time.monotonic() < deadline, "a deleted product is still recommended"
+        time.sleep(0.02)
+    assert cards["mug"] is not None  # products known only from events have a (bare) card
+
+
 def test_cart_items_are_excluded_and_the_chain_fills_the_list(trained: Api) -> None:
     answer = _recommend(
         trained,

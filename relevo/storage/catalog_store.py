@@ -76,6 +76,26 @@ def product_view(row: Any) -> dict[str, Any]:
     }
 
 
+_CARD_FIELDS = (
+    "sku",
+    "title",
+    "brand",
+    "category",
+    "price",
+    "sale_price",
+    "currency",
+    "availability",
+    "image_url",
+    "url",
+    "item_group_id",
+    "attributes",
+)
+
+
+def product_card(view: dict[str, Any]) -> dict[str, Any]:
+    return {key: view[key] for key in _CARD_FIELDS}
+
+
 def _sellable(availability: str, stock: int | None) -> bool:
     return availability != "out_of_stock" and (stock is None or stock > 0)
 
@@ -135,6 +155,20 @@ class CatalogStore:
                 )
             ).first()
         return None if row is None else product_view(row)
+
+    def cards(self, workspace_id: int, product_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """What a page needs to show each product (no description): one indexed read."""
+        c = t.products.c
+        wanted = list(dict.fromkeys(product_ids))
+        if not wanted:
+            return {}
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(t.products).where(
+                    c.workspace_id == workspace_id, c.product_id.in_(wanted), c.deleted == 0
+                )
+            ).all()
+        return {row.product_id: product_card(product_view(row)) for row in rows}
 
     def page(
         self, workspace_id: int, after: str | None, limit: int, source: str | None = None

@@ -88,6 +88,11 @@ class RecommendationIn(BaseModel):
     context: ContextIn = Field(default_factory=ContextIn)
     limit: int = Field(10, ge=1, le=200)
     exclude: ExcludeIn = Field(default_factory=ExcludeIn)
+    details: bool = Field(
+        False,
+        description="Add each item's product card from the catalog (title, brand, category, "
+        "prices, availability, image and page URLs, attributes; null if no longer in it)",
+    )
 
 
 class FeedbackIn(BaseModel):
@@ -129,6 +134,12 @@ async def recommendations(body: RecommendationIn, caller: CallerDep, services: S
     outcome = services.recommendations.answer(
         caller.workspace.id, body.strategy, identity, context, limit, exclusions, _now_ms()
     )
+    if body.details and outcome.items:
+        cards = services.catalog.cards(
+            caller.workspace.id, [i["product_id"] for i in outcome.items]
+        )
+        for item in outcome.items:
+            item["product"] = cards.get(item["product_id"])
     return JSON(
         {
             "recommendation_id": outcome.recommendation_id,
