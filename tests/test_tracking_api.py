@@ -57,6 +57,18 @@ def test_bad_or_missing_key_is_401_with_message(api: Api) -> None:
     assert wrong.json()["error"]["code"] == "unauthorized"
 
 
+def test_unknown_paths_and_methods_get_the_common_error_shape(api: Api) -> None:
+    unknown = api.client.post("/v1/trak", json={})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "not_found"
+    assert "/v1/trak" in unknown.json()["error"]["message"]
+    wrong_method = api.client.get("/v1/track")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in wrong_method.json()["error"]["message"]
+    assert "POST" in wrong_method.headers["allow"]
+
+
 def test_secret_key_cannot_be_used_to_write_and_write_key_cannot_read(api: Api) -> None:
     api.send("identify", userId="u1")
     read_with_write_key = api.client.get(

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relevo import __version__
 from relevo.api.responses import JSON
@@ -71,6 +72,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:5]
         )
         return JSON(error_body("invalid_request", problems), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSON:
+        # Unknown paths and methods: the same error shape as every other 4xx, saying what to do.
+        if error.status_code == 404 and error.detail == "Not Found":
+            code, message = "not_found", f"no such endpoint: {request.url.path} (see /docs)"
+        elif error.status_code == 405 and error.detail == "Method Not Allowed":
+            code = "method_not_allowed"
+            message = f"{request.method} is not allowed on {request.url.path} (see /docs)"
+        else:
+            code, message = "http_error", str(error.detail)
+        return JSON(error_body(code, message), status_code=error.status_code, headers=error.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSON:
