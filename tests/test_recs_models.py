@@ -187,3 +187,27 @@ def test_every_strategy_is_trained_by_a_registered_model() -> None:
         assert spec.model_key in STRATEGIES, name
         for fallback in spec.fallbacks:
             assert fallback in STRATEGIES, (name, fallback)
+
+
+def test_session_knn_can_bring_back_an_item_of_the_visit() -> None:
+    """Past visits went shoes -> socks -> shoes: after shoes, socks, the shoes come back."""
+    rows = []
+    for n in range(20):
+        for k, item in enumerate(["shoes", "socks", "shoes", "laces" if n % 4 else "belt"]):
+            rows.append((f"v{n}", item, n * DAY + k * 60_000))
+    frame = pl.DataFrame(
+        {
+            "user_id": [r[0] for r in rows],
+            "item_id": [r[1] for r in rows],
+            "timestamp": [r[2] for r in rows],
+            "kind": [int(Kind.VIEW)] * len(rows),
+            "basket_id": [None] * len(rows),
+        },
+        schema_overrides={"basket_id": pl.Utf8},
+    )
+    data, _ = interactions_and_items(frame, [])
+    model = SessionKNN()
+    model.fit(data)
+    scores = model.score(_query(data, ["shoes", "socks"]))
+    assert scores[data.item_index("shoes")] > 0
+    assert scores[data.item_index("shoes")] > scores[data.item_index("belt")]

@@ -83,7 +83,9 @@ class SessionKNN(Recommender):
             scores = np.asarray(
                 self.sessions[candidates].T @ similarity[candidates], dtype=np.float32
             ).ravel()
-        scores[visit] = 0.0
+        # Items of the visit stay candidates: people go back to a product they viewed earlier
+        # in the visit, and zeroing them halved HitRate@20 on Diginetica's next-item task. The
+        # product in view and the cart are left out by the serving exclusions.
         return scores
 
     def explain(self, query: Query, item: int) -> str:
