@@ -8,7 +8,7 @@ checkpoint relies on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -28,9 +28,6 @@ from relevo.storage.database import Database
 from relevo.tracking.jobs import IngestJob, StoredBatch
 from relevo.tracking.messages import RejectedMessage, TrackedMessage, without_nul
 
-_CHUNK = 400  # bound on the number of bind parameters in one IN (...) list
-
-
 _EVENT_COLUMNS = (
     "workspace_id",
     "message_id",
@@ -43,11 +40,6 @@ _EVENT_COLUMNS = (
     "received_at",
     "payload",
 )
-
-
-def _chunks(items: Sequence[object], size: int = _CHUNK) -> Iterable[Sequence[object]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _select_in(
