@@ -11,6 +11,7 @@ from relevo.profiles.state import ProfileRules
 from relevo.recs.live import LiveBundles
 from relevo.recs.service import Recommendations
 from relevo.settings import Settings
+from relevo.storage.account_store import AccountStore
 from relevo.storage.catalog_store import CatalogStore
 from relevo.storage.database import Database
 from relevo.storage.ingest_store import IngestStore
@@ -30,6 +31,7 @@ class Services:
     ingest: IngestStore
     writer: IngestWriter
     people: PersonStore
+    accounts: AccountStore
     materializer: Materializer
     rules: ProfileRules
     lifecycle: LifecycleThresholds
@@ -56,6 +58,7 @@ class Services:
                 ingest, settings.ingest_max_batch_messages, settings.ingest_max_pending_requests
             ),
             people=PersonStore(db),
+            accounts=AccountStore(db),
             materializer=Materializer(ProfileStore(db), rules, settings.profiler_chunk_events),
             rules=rules,
             lifecycle=LifecycleThresholds(settings.lapsed_after_days),

@@ -408,3 +408,52 @@ def test_ecommerce_and_email_events_have_their_own_attributes(api: Api) -> None:
         properties={"order_id": "x", "revenue": 5},
     )
     assert api.profile("user_id", "shopper")["computed"]["cart_open_since"] is None
+
+
+def test_an_account_has_its_traits_members_and_totals(api: Api) -> None:
+    api.send(
+        "group",
+        userId="ann",
+        groupId="acme",
+        traits={"name": "Acme", "plan": "pro"},
+        timestamp=_at(3),
+    )
+    api.send(
+        "group",
+        anonymousId="dev-b",
+        groupId="acme",
+        traits={"plan": "enterprise"},
+        timestamp=_at(2),
+    )
+    api.send("group", userId="cy", groupId=7, timestamp=_at(2))  # a number is the same id as text
+    api.send(
+        "track",
+        userId="ann",
+        event="Order Completed",
+        properties={"revenue": 100},
+        timestamp=_at(1),
+    )
+    api.send(
+        "identify",
+        userId="bob",
+        anonymousId="dev-b",
+        traits={"email": "Bob@Acme.com"},
+        timestamp=_at(1.5),
+    )
+    api.settle()
+    account = api.get("/v1/groups/acme")
+    assert account["traits"] == {"name": "Acme", "plan": "enterprise"}
+    assert account["members_total"] == 2
+    assert account["totals"]["orders"] == 1 and account["totals"]["revenue"] == 100.0
+    members = {m["user_id"]: m for m in account["members"]}
+    assert set(members) == {"ann", "bob"}  # dev-b's call belongs to Bob once he logged in
+    assert members["bob"]["email"] == "bob@acme.com"
+    assert members["ann"]["lifecycle_stage"] == "first_time_customer"
+    assert api.get("/v1/groups/7")["members"][0]["user_id"] == "cy"
+    assert api.get("/v1/groups/acme", limit=1)["members_total"] == 2
+    assert len(api.get("/v1/groups/acme", limit=1)["members"]) == 1
+
+    missing = api.client.get("/v1/groups/nope", headers=api.secret_auth)
+    assert missing.status_code == 404 and "nope" in missing.json()["error"]["message"]
+    api.client.delete("/v1/profiles/user_id/ann", headers=api.secret_auth)
+    assert [m["user_id"] for m in api.get("/v1/groups/acme")["members"]] == ["bob"]

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relevo import __version__
 from relevo.api.responses import JSON
-from relevo.api.routes import catalog, health, profiles, recommendations, tracking
+from relevo.api.routes import accounts, catalog, health, profiles, recommendations, tracking
 from relevo.api.timing import ServerTiming
 from relevo.errors import RelevoError
 from relevo.services import Services
@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app.include_router(tracking.router)
     app.include_router(profiles.router)
+    app.include_router(accounts.router)
     app.include_router(catalog.router)
     app.include_router(recommendations.router)
     app.include_router(health.router)

@@ -178,10 +178,10 @@ def apply_event(state: dict[str, Any], record: EventRecord, rules: ProfileRules)
     elif kind == "track" and record.event:
         _apply_track(state, record.event, properties, ts, rules)
     elif kind == "group":
-        _apply_group(state, payload, ts)
+        apply_group(state, payload, ts)
 
 
-def _apply_group(state: dict[str, Any], payload: dict[str, Any], ts: int) -> None:
+def apply_group(state: dict[str, Any], payload: dict[str, Any], ts: int) -> None:
     """The accounts (company, household, team) a person belongs to, with the account's traits:
     newer calls overwrite a trait, older ones only fill traits not known yet."""
     group_id = payload.get("groupId")

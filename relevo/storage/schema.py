@@ -95,6 +95,8 @@ events = Table(
     # Selective column first: plans stay index lookups even before the planner has statistics.
     UniqueConstraint("message_id", "workspace_id", name="uq_events_message"),
     Index("ix_events_profile_time", "profile_id", "timestamp"),
+    # ix_events_group (group calls by groupId) is an expression index that differs between the
+    # two databases: it is created by migration 0004 only.
     # Never reuse a seq: the profile materializer's checkpoint assumes seq only grows.
     sqlite_autoincrement=True,
 )
