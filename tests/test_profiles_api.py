@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -179,6 +180,26 @@ def test_traits_last_write_wins_by_timestamp_with_history(api: Api) -> None:
     assert [h for h in history if h[0] == "age"] == [("age", None, 30), ("age", 30, 31)]
     assert [h for h in history if h[0] == "city"][-1][2] == "Malmö"
     assert ("city", "Malmö", "Lund") not in history
+
+
+def test_a_merged_persons_trait_history_is_one_timeline(api: Api) -> None:
+    api.send("identify", anonymousId="tab", traits={"city": "Malmö"}, timestamp=_at(4))
+    api.send("identify", userId="tl", traits={"city": "Lund", "age": 40}, timestamp=_at(3))
+    api.send("identify", anonymousId="tab", traits={"age": 41}, timestamp=_at(2))
+    api.settle()
+    api.send("identify", userId="tl", anonymousId="tab", timestamp=_at(1))  # same person: merge
+    api.settle()
+    assert api.profile("user_id", "tl")["traits"] == {"city": "Lund", "age": 41}
+    changes = api.get("/v1/profiles/user_id/tl/traits/history")["changes"]
+    for trait in ("city", "age"):
+        chain = [(c["old_value"], c["new_value"]) for c in changes if c["trait"] == trait]
+        # Each change starts where the previous one ended, in event time.
+        assert chain[0][0] is None
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(chain)), chain
+    assert [(c["old_value"], c["new_value"]) for c in changes if c["trait"] == "city"] == [
+        (None, "Malmö"),
+        ("Malmö", "Lund"),
+    ]
 
 
 def test_group_calls_give_the_person_their_accounts(api: Api) -> None:

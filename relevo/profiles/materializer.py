@@ -115,13 +115,13 @@ class Materializer:
             if row is None:
                 continue  # erased (GDPR) while its events were in flight
             if row.rebuild_gen > row.built_gen:
-                # Events up to the checkpoint are already in the trait log; this step's are not.
                 history = self.store.events_of_profile(pid, checkpoint)
                 row.computed, row.traits, row.trait_times = {}, {}, {}
-                _fold(row, history, self.rules)
-                changes = _fold(row, profile_events, self.rules)
+                # One fold in time order over all of the person's events: its trait changes
+                # are the merged person's history.
+                changes = _fold(row, history + profile_events, self.rules)
                 row.built_gen = row.rebuild_gen
-                updates.append(ProfileUpdate(row, changes))
+                updates.append(ProfileUpdate(row, changes, replaces_history=True))
                 rebuilt += 1
             else:
                 updates.append(ProfileUpdate(row, _fold(row, profile_events, self.rules)))

@@ -36,6 +36,9 @@ class ProfileRow:
 class ProfileUpdate:
     row: ProfileRow
     changes: list[TraitChange]
+    # A rebuilt profile's whole trait history, which replaces the stored one (after a merge it
+    # holds both profiles' changes, moved side by side, not one person's timeline).
+    replaces_history: bool = False
 
 
 @dataclass

@@ -9,7 +9,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import BigInteger, Connection, any_, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from relevo.catalog.product import Product
@@ -249,6 +260,11 @@ class ProfileStore:
                 for u in updates
                 for c in u.changes
             ]
+            rewritten = [u.row.id for u in updates if u.replaces_history]
+            if rewritten:
+                conn.execute(
+                    delete(t.trait_changes).where(t.trait_changes.c.profile_id.in_(rewritten))
+                )
             if changes:
                 conn.execute(insert(t.trait_changes), changes)
             for workspace_id, products in (seen_products or {}).items():
