@@ -182,21 +182,20 @@ def apply_event(state: dict[str, Any], record: EventRecord, rules: ProfileRules)
 
 
 def apply_group(state: dict[str, Any], payload: dict[str, Any], ts: int) -> None:
-    """The accounts (company, household, team) a person belongs to, with the account's traits:
-    newer calls overwrite a trait, older ones only fill traits not known yet."""
+    """The accounts (company, household, team) a person belongs to, with the account's traits,
+    each the value of the latest call that set it (calls may arrive out of order)."""
     group_id = payload.get("groupId")
     if not isinstance(group_id, str | int) or isinstance(group_id, bool) or group_id == "":
         return
     key = str(group_id)
     groups = state.setdefault("groups", {})
-    group = groups.setdefault(key, {"traits": {}, "first_seen": ts, "last_seen": ts, "at": ts})
+    group = groups.setdefault(key, {"traits": {}, "times": {}, "first_seen": ts, "last_seen": ts})
     traits = payload.get("traits")
     if isinstance(traits, dict):
-        if ts >= group["at"]:
-            group["traits"].update(traits)
-            group["at"] = ts
-        else:
-            group["traits"] = {**traits, **group["traits"]}
+        values, times = group["traits"], group.setdefault("times", {})
+        for name, value in traits.items():
+            if ts >= times.get(name, ts):
+                values[name], times[name] = value, ts
     group["first_seen"] = min(group["first_seen"], ts)
     group["last_seen"] = max(group["last_seen"], ts)
     if len(groups) > MAX_GROUPS:
