@@ -18,6 +18,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, field_validator
 
 from relevo.encoded import EncodedJson
+from relevo.identity.claims import Claim
 from relevo.identity.identities import Identity, message_identities
 
 MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
@@ -70,6 +71,10 @@ class TrackedMessage:
     identities: list[Identity]
     payload: dict[str, Any]
     payload_json: str  # encoded once, by the request handler, outside the write lock
+    # Set by the source's trust policy (relevo.tracking.trust): ``identities`` are then only the
+    # trusted ones; what a public key asserted without proof is in ``claims``.
+    claims: tuple[Claim, ...] = ()
+    linked_profile: int | None = None  # the profile a verified e-mail-link token names
 
 
 @dataclass(frozen=True, slots=True)
