@@ -75,6 +75,7 @@ class TrackedMessage:
     # trusted ones; what a public key asserted without proof is in ``claims``.
     claims: tuple[Claim, ...] = ()
     linked_profile: int | None = None  # the profile a verified e-mail-link token names
+    trusted: bool = True  # sent with a server or secret key: an alias may then merge user ids
 
 
 @dataclass(frozen=True, slots=True)
