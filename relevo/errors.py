@@ -4,8 +4,10 @@ the API turns any of them into one JSON shape: ``{"error": {"code": ..., "messag
     RelevoError
     ├── NotFound (404)          relevo.profiles: unknown identity
     ├── AuthError (401)         relevo.workspaces: bad or missing key
+    ├── Forbidden (403)         relevo.api.auth: a key that may not do this
     ├── ConflictError (409)     relevo.workspaces: name taken
     ├── Overloaded (503)        relevo.tracking: writer queue full, retry later
+    │   └── StoreUnavailable    the database is down, full or locked: retry later
     └── TrackingError (400)     relevo.tracking: PayloadTooLarge 413, InvalidPayload, InvalidMessage
 """
 
@@ -34,6 +36,11 @@ class AuthError(RelevoError):
     code = "unauthorized"
 
 
+class Forbidden(RelevoError):
+    status_code = 403
+    code = "forbidden"
+
+
 class ConflictError(RelevoError):
     status_code = 409
     code = "conflict"
@@ -42,6 +49,14 @@ class ConflictError(RelevoError):
 class Overloaded(RelevoError):
     status_code = 503
     code = "overloaded"
+
+
+class StoreUnavailable(Overloaded):
+    """The event store cannot commit now (connection lost or refused, disk full, locked, timed
+    out); the request was not stored and may be retried as it is. Data the database refuses is
+    not this: that message is quarantined with the database's reason."""
+
+    code = "store_unavailable"
 
 
 class TrackingError(RelevoError):

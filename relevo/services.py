@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from relevo.profiles.lifecycle import LifecycleThresholds
 from relevo.profiles.materializer import Materializer, MaterializerThread
@@ -23,6 +24,17 @@ from relevo.storage.workspace_store import WorkspaceStore
 from relevo.tracking.writer import IngestWriter
 
 
+class RateLimitCheck(Protocol):
+    def check(self, key_id: str, client_ip: str | None) -> None:
+        """Raise RateLimited (429) when the key or the client IP is over its limit."""
+        ...
+
+
+class NoRateLimits:
+    def check(self, key_id: str, client_ip: str | None) -> None:
+        return None
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -38,6 +50,7 @@ class Services:
     models: ModelStore
     catalog: CatalogStore
     recommendations: Recommendations
+    rate_limits: RateLimitCheck
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -71,6 +84,7 @@ class Services:
                 stock=catalog,
                 stock_check_seconds=settings.models_check_seconds,
             ),
+            rate_limits=NoRateLimits(),
         )
 
     def background(self) -> MaterializerThread:

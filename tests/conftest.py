@@ -58,23 +58,40 @@ class Api:
     services: Services
     keys: NewWorkspace
 
+    @staticmethod
+    def basic(key: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
     @property
     def write_auth(self) -> dict[str, str]:
-        token = base64.b64encode(f"{self.keys.workspace.write_key}:".encode()).decode()
-        return {"Authorization": f"Basic {token}"}
+        """The browser source's key: public, as in a web page."""
+        return self.basic(self.keys.write_key)
+
+    @property
+    def server_auth(self) -> dict[str, str]:
+        """The server source's key: a shop's backend, trusted."""
+        return self.basic(self.keys.server_write_key)
 
     @property
     def secret_auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys.secret_key}"}
 
     def send(self, kind: str, **message: Any) -> Any:
-        response = self.client.post(f"/v1/{kind}", json=message, headers=self.write_auth)
+        """One message from the shop's backend (server key)."""
+        return self._sent(self.client.post(f"/v1/{kind}", json=message, headers=self.server_auth))
+
+    def send_browser(self, kind: str, **message: Any) -> Any:
+        """One message from a web page (browser key)."""
+        return self._sent(self.client.post(f"/v1/{kind}", json=message, headers=self.write_auth))
+
+    @staticmethod
+    def _sent(response: Any) -> Any:
         assert response.status_code == 200, response.text
         return response.json()
 
     def batch(self, messages: list[Any], **extra: Any) -> Any:
         response = self.client.post(
-            "/v1/batch", json={"batch": messages, **extra}, headers=self.write_auth
+            "/v1/batch", json={"batch": messages, **extra}, headers=self.server_auth
         )
         assert response.status_code == 200, response.text
         return response.json()

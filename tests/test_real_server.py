@@ -66,7 +66,7 @@ def test_kill_9_under_load_loses_no_acknowledged_event(settings: Settings) -> No
 
     def client(n: int) -> None:
         with httpx.Client(
-            base_url=server.url, headers=_basic(keys["write_key"]), timeout=10
+            base_url=server.url, headers=_basic(keys["server_write_key"]), timeout=10
         ) as http:
             for round_ in range(10_000):
                 if stop.is_set():
@@ -104,7 +104,7 @@ def test_kill_9_under_load_loses_no_acknowledged_event(settings: Settings) -> No
     server = RealServer(settings, workers=2)
     try:
         with httpx.Client(
-            base_url=server.url, headers=_basic(keys["write_key"]), timeout=30
+            base_url=server.url, headers=_basic(keys["server_write_key"]), timeout=30
         ) as http:
             for batch in attempted:
                 assert http.post("/v1/batch", json={"batch": batch}).status_code == 200
@@ -131,7 +131,7 @@ def test_concurrent_merges_across_workers_make_one_person(settings: Settings) ->
     keys = create_workspace(settings, "merge")
     server = RealServer(settings, workers=2)
     try:
-        auth = _basic(keys["write_key"])
+        auth = _basic(keys["server_write_key"])
         with httpx.Client(base_url=server.url, headers=auth) as http:
             for i in range(16):  # sixteen devices browse anonymously first
                 http.post(
@@ -203,7 +203,7 @@ def test_two_customers_identified_at_once_on_one_device_stay_apart(settings: Set
     keys = create_workspace(settings, "guard")
     server = RealServer(settings, workers=2)
     try:
-        auth = _basic(keys["write_key"])
+        auth = _basic(keys["server_write_key"])
         httpx.post(
             f"{server.url}/v1/page", json={"anonymousId": "kiosk"}, headers=auth
         ).raise_for_status()
@@ -245,7 +245,7 @@ def test_official_segment_python_client(settings: Settings) -> None:
     server = RealServer(settings, workers=1)
     errors: list[Any] = []
     client = Client(
-        keys["write_key"],
+        keys["server_write_key"],
         host=server.url,
         gzip=True,
         max_retries=0,
@@ -377,7 +377,7 @@ def test_new_model_versions_swap_in_under_load_without_failed_requests(
     server = RealServer(settings, workers=2)
     try:
         posted = httpx.post(
-            f"{server.url}/v1/batch", json={"batch": _orders(30)}, headers=_basic(keys["write_key"])
+            f"{server.url}/v1/batch", json={"batch": _orders(30)}, headers=_basic(keys["server_write_key"])
         )
         assert posted.status_code == 200, posted.text
         train()

@@ -36,7 +36,7 @@ def test_write_key_as_basic_user_or_in_body(api: Api) -> None:
     api.send("track", event="Signed Up", anonymousId="a1")
     response = api.client.post(
         "/v1/track",
-        json={"event": "Signed Up", "anonymousId": "a2", "writeKey": api.keys.workspace.write_key},
+        json={"event": "Signed Up", "anonymousId": "a2", "writeKey": api.keys.write_key},
     )
     assert response.status_code == 200
     assert _stored(api) == 2
@@ -69,13 +69,45 @@ def test_unknown_paths_and_methods_get_the_common_error_shape(api: Api) -> None:
     assert "POST" in wrong_method.headers["allow"]
 
 
-def test_secret_key_cannot_be_used_to_write_and_write_key_cannot_read(api: Api) -> None:
-    api.send("identify", userId="u1")
-    read_with_write_key = api.client.get(
-        "/v1/profiles/user_id/u1",
-        headers={"Authorization": f"Bearer {api.keys.workspace.write_key}"},
+def test_the_secret_key_cannot_be_used_to_write(api: Api) -> None:
+    before = _stored(api)
+    secret = {"Authorization": f"Bearer {api.keys.secret_key}"}
+    as_bearer = api.client.post(
+        "/v1/track", json={"event": "E", "anonymousId": "s1"}, headers=secret
     )
-    assert read_with_write_key.status_code == 401
+    assert as_bearer.status_code == 403
+    assert "secret key cannot send events" in as_bearer.json()["error"]["message"]
+    as_basic = api.client.post(
+        "/v1/batch",
+        json={"batch": [{"type": "track", "event": "E", "anonymousId": "s2"}]},
+        headers=api.basic(api.keys.secret_key),
+    )
+    assert as_basic.status_code == 401
+    assert "secret key" in as_basic.json()["error"]["message"]
+    in_body = api.client.post(
+        "/v1/track", json={"event": "E", "anonymousId": "s3", "writeKey": api.keys.secret_key}
+    )
+    assert in_body.status_code == 401
+    assert _stored(api) == before
+
+
+def test_write_keys_cannot_read(api: Api) -> None:
+    api.send("identify", userId="u1")
+    for key in (api.keys.write_key, api.keys.server_write_key):
+        for headers in ({"Authorization": f"Bearer {key}"}, api.basic(key)):
+            response = api.client.get("/v1/profiles/user_id/u1", headers=headers)
+            assert response.status_code in (401, 403), response.text
+            assert response.json()["error"]["message"]
+
+
+def test_server_key_cannot_ask_for_recommendations(api: Api) -> None:
+    response = api.client.post(
+        "/v1/recommendations",
+        json={"strategy": "trending", "identity": {"kind": "user_id", "value": "u1"}},
+        headers=api.server_auth,
+    )
+    assert response.status_code == 403
+    assert "server write key cannot ask for recommendations" in response.json()["error"]["message"]
 
 
 def test_gzip_body(api: Api) -> None:
@@ -85,14 +117,14 @@ def test_gzip_body(api: Api) -> None:
     response = api.client.post(
         "/v1/batch",
         content=body,
-        headers={**api.write_auth, "Content-Encoding": "gzip", "Content-Type": "application/json"},
+        headers={**api.server_auth, "Content-Encoding": "gzip", "Content-Type": "application/json"},
     )
     assert response.status_code == 200, response.text
     assert response.json()["accepted"] == 1
 
 
 def test_unparseable_json_is_400(api: Api) -> None:
-    response = api.client.post("/v1/batch", content=b"{oops", headers=api.write_auth)
+    response = api.client.post("/v1/batch", content=b"{oops", headers=api.server_auth)
     assert response.status_code == 400
     assert "not valid JSON" in response.json()["error"]["message"]
 
@@ -101,7 +133,7 @@ def test_batch_over_500kb_is_413_naming_the_limit(api: Api) -> None:
     messages = [
         {"type": "track", "event": "E", "userId": "u", "properties": {"x": "y" * 20_000}}
     ] * 30
-    response = api.client.post("/v1/batch", json={"batch": messages}, headers=api.write_auth)
+    response = api.client.post("/v1/batch", json={"batch": messages}, headers=api.server_auth)
     assert response.status_code == 413
     assert "500 KB" in response.json()["error"]["message"]
 
@@ -110,7 +142,7 @@ def test_single_message_over_32kb_is_413(api: Api) -> None:
     response = api.client.post(
         "/v1/track",
         json={"event": "E", "userId": "u", "properties": {"x": "y" * 40_000}},
-        headers=api.write_auth,
+        headers=api.server_auth,
     )
     assert response.status_code == 413
     assert "32 KB" in response.json()["error"]["message"]
@@ -158,7 +190,7 @@ def test_invalid_messages_are_quarantined_and_reported_by_index(api: Api) -> Non
 
 
 def test_invalid_single_message_is_400_and_quarantined(api: Api) -> None:
-    response = api.client.post("/v1/identify", json={"traits": {"a": 1}}, headers=api.write_auth)
+    response = api.client.post("/v1/identify", json={"traits": {"a": 1}}, headers=api.server_auth)
     assert response.status_code == 400
     assert "quarantined" in response.json()["error"]["message"]
     assert len(_quarantined(api)) == 1
@@ -242,7 +274,7 @@ def test_unknown_events_are_stored_and_countable(api: Api) -> None:
 
 def test_error_shape_is_the_same_everywhere(api: Api) -> None:
     responses = [
-        api.client.post("/v1/batch", content=b"[", headers=api.write_auth),
+        api.client.post("/v1/batch", content=b"[", headers=api.server_auth),
         api.client.post("/v1/batch", json={"batch": []}),
         api.client.get("/v1/profiles/user_id/none", headers=api.secret_auth),
         api.client.get(

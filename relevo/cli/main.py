@@ -6,67 +6,40 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from relevo.catalog.feeds.formats import FeedFormat, open_feed
+from relevo.cli.common import (
+    DatabaseOption,
+    console,
+    fail,
+    progress_bar,
+    services_for,
+    settings_for,
+)
+from relevo.cli.keys import print_keys, source_app, workspace_app
 from relevo.errors import RelevoError
 from relevo.imports.catalog import import_products
 from relevo.imports.events import ImportReport, import_messages, open_text, read_jsonl
 from relevo.imports.orders import read_orders
 from relevo.runtime import tune_for_server
 from relevo.services import Services
-from relevo.settings import Settings
 from relevo.storage import migrate as migrations
 
 app = typer.Typer(help="Relevo: self-hosted personalization engine.", no_args_is_help=True)
-workspace_app = typer.Typer(help="Create and list workspaces (one per shop or site).")
 import_app = typer.Typer(help="Import events, offline orders or products into a workspace.")
 app.add_typer(workspace_app, name="workspace")
+app.add_typer(source_app, name="source")
 app.add_typer(import_app, name="import")
-console = Console(stderr=True)
-
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url", envvar="RELEVO_DATABASE_URL", help="Default sqlite:///relevo.db"
-    ),
-]
-
-
-def _settings(database_url: str | None) -> Settings:
-    if database_url:
-        os.environ["RELEVO_DATABASE_URL"] = database_url  # uvicorn workers read it too
-    return Settings()
-
-
-@contextmanager
-def _services(database_url: str | None) -> Iterator[Services]:
-    """Services on an up-to-date schema, closed (pools disposed) when the command ends."""
-    services = Services.build(_settings(database_url))
-    try:
-        if migrations.current_revision(services.db) != migrations.head_revision():
-            before, after = migrations.upgrade(services.db)
-            console.print(f"[dim]database schema upgraded {before or 'empty'} -> {after}[/dim]")
-        yield services
-    finally:
-        services.close()
-
-
-def _fail(error: RelevoError) -> None:
-    console.print(f"[red]error:[/red] {error.message}")
-    raise typer.Exit(2)
 
 
 @app.command()
 def migrate(database_url: DatabaseOption = None) -> None:
     """Create or upgrade the database schema to the newest version."""
-    services = Services.build(_settings(database_url))
+    services = Services.build(settings_for(database_url))
     try:
         before, after = migrations.upgrade(services.db)
     finally:
@@ -84,7 +57,7 @@ def serve(
     """Start the HTTP API (creates or upgrades the schema first)."""
     from relevo.api.workers import WorkerPool, serve_one
 
-    with _services(database_url) as services:
+    with services_for(database_url) as services:
         console.print(
             f"Relevo listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)"
         )
@@ -106,61 +79,6 @@ def serve(
                 background.stop()
 
 
-@workspace_app.command("create")
-def workspace_create(
-    name: str,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
-    database_url: DatabaseOption = None,
-) -> None:
-    """Create a workspace and print its write key (public) and secret key (shown once)."""
-    with _services(database_url) as services:
-        try:
-            created = services.workspaces.create(name)
-        except RelevoError as error:
-            _fail(error)
-            return
-    _print_keys(created.workspace.name, created.workspace.write_key, created.secret_key, as_json)
-
-
-def _print_keys(name: str, write_key: str, secret: str, as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps({"name": name, "write_key": write_key, "secret_key": secret}))
-        return
-    typer.echo(f"workspace:  {name}")
-    typer.echo(f"write key:  {write_key}   (public: put it in web pages and SDKs)")
-    typer.echo(f"secret key: {secret}   (server-side only; shown once)")
-
-
-@workspace_app.command("list")
-def workspace_list(database_url: DatabaseOption = None) -> None:
-    """List workspaces and their write keys."""
-    with _services(database_url) as services:
-        for workspace in services.workspaces.list():
-            typer.echo(f"{workspace.name}\t{workspace.write_key}")
-
-
-@workspace_app.command("rotate-secret")
-def workspace_rotate(name: str, database_url: DatabaseOption = None) -> None:
-    """Issue a new secret key; the old one stops working."""
-    with _services(database_url) as services:
-        try:
-            rotated = services.workspaces.rotate_secret(name)
-        except RelevoError as error:
-            _fail(error)
-            return
-    _print_keys(name, rotated.workspace.write_key, rotated.secret_key, False)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
-
-
 def _run_import(
     services: Services,
     workspace_name: str,
@@ -171,10 +89,10 @@ def _run_import(
     try:
         workspace = services.workspaces.by_name(workspace_name)
     except RelevoError as error:
-        _fail(error)
+        fail(error)
         raise
     report = ImportReport()
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task(description, total=total)
         import_messages(
             services.ingest,
@@ -216,7 +134,7 @@ def import_events(
         with open_text(file) as handle:
             yield from read_jsonl(handle)
 
-    with _services(database_url) as services:
+    with services_for(database_url) as services:
         report = _run_import(services, workspace, lines, "events", _count_lines(file))
     raise typer.Exit(1 if report.rejected else 0)
 
@@ -228,7 +146,7 @@ def import_orders(
     database_url: DatabaseOption = None,
 ) -> None:
     """Import offline/POS orders (one row per order line, keyed by customer_id or email)."""
-    with _services(database_url) as services:
+    with services_for(database_url) as services:
         report = _run_import(services, workspace, lambda: read_orders(file), "orders", None)
     raise typer.Exit(1 if report.rejected else 0)
 
@@ -243,13 +161,13 @@ def import_catalog(
     database_url: DatabaseOption = None,
 ) -> None:
     """Import products: Google Merchant Center feed (RSS XML or TSV), CSV or JSONL."""
-    with _services(database_url) as services:
+    with services_for(database_url) as services:
         try:
             found = services.workspaces.by_name(workspace)
         except RelevoError as error:
-            _fail(error)
+            fail(error)
             raise
-        with _progress() as progress, open_feed(file, feed_format) as rows:
+        with progress_bar() as progress, open_feed(file, feed_format) as rows:
             task = progress.add_task("products", total=None)
             report = import_products(
                 services.catalog,
@@ -279,9 +197,9 @@ def train(
     """Train every recommendation strategy; running servers swap to the new version."""
     from relevo.cli.recs import train_workspace, trained_table
 
-    with _services(database_url) as services:
+    with services_for(database_url) as services:
         chosen = _workspaces(services, workspace)
-        with _progress() as progress:
+        with progress_bar() as progress:
             results = [train_workspace(services, w, progress) for w in chosen]
     console.print(trained_table(results))
     for r in results:
@@ -308,16 +226,16 @@ def evaluate(
     from relevo.cli.recs import evaluate_workspace
 
     reports = []
-    with _services(database_url) as services:
+    with services_for(database_url) as services:
         for found in _workspaces(services, workspace):
-            with _progress() as progress:
+            with progress_bar() as progress:
                 try:
                     reports.append(
                         evaluate_workspace(services, found, progress, output / found.name)
                     )
                 except RelevoError as error:
                     if workspace is not None:
-                        _fail(error)
+                        fail(error)
                     console.print(f"{found.name}: skipped ({error.message})")
     if as_json:
         shapes = [report.as_json() for report in reports]
@@ -332,11 +250,11 @@ def evaluate(
 
 def _workspaces(services: Services, name: str | None) -> list[Any]:
     if name is None:
-        return services.workspaces.list()
+        return services.workspaces.all()
     try:
         return [services.workspaces.by_name(name)]
     except RelevoError as error:
-        _fail(error)
+        fail(error)
         raise
 
 
@@ -356,16 +274,16 @@ def demo(
     from relevo.cli.recs import train_workspace, trained_table
     from relevo.demo.loader import load_demo
 
-    with _services(database_url) as services:
+    with services_for(database_url) as services:
         started = time.perf_counter()
-        keys = load_demo(services, _progress)
+        keys = load_demo(services, progress_bar)
         typer.echo(f"demo shop loaded in {time.perf_counter() - started:.0f} s")
         if train_models:
-            with _progress() as progress:
+            with progress_bar() as progress:
                 trained = train_workspace(services, keys.workspace, progress)
             console.print(trained_table([trained]))
     typer.echo("")
-    _print_keys("demo", keys.workspace.write_key, keys.secret_key, False)
+    print_keys(keys)
     base = f"http://127.0.0.1:{port}"
     typer.echo(f"API docs:   {base}/docs")
     typer.echo(

@@ -21,7 +21,7 @@ def load_demo(services: Services, progress: Callable[[], Progress]) -> NewWorksp
     """Create (or re-key) the demo workspace and import the shop; a re-run stores nothing twice."""
     try:
         services.workspaces.by_name(DEMO_WORKSPACE)
-        keys = services.workspaces.rotate_secret(DEMO_WORKSPACE)
+        keys = services.workspaces.rekey(DEMO_WORKSPACE)
     except NotFound:
         keys = services.workspaces.create(DEMO_WORKSPACE)
 

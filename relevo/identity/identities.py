@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 ANONYMOUS_ID = "anonymous_id"
@@ -112,3 +114,59 @@ def normalise_lookup(kind: str, value: str) -> Identity | None:
         phone = normalise_phone(value)
         return (PHONE, phone) if phone else None
     return (normal_kind, value)
+
+
+def _text_id(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = str(value).replace("\x00", "\ufffd")
+    return text if 0 < len(text) <= _MAX_VALUE else None
+
+
+def raw_identities(raw: Any) -> list[Identity]:
+    """Every identity an arbitrary (possibly invalid) message names, for finding quarantined
+    messages by any identity kind. Lenient where ``message_identities`` is strict; never raises.
+    ``previousId`` may be an anonymous id or an old user id: it is listed as both."""
+    if not isinstance(raw, Mapping):
+        return []
+    found: list[Identity] = []
+    for key, kinds in (
+        ("userId", (USER_ID,)),
+        ("anonymousId", (ANONYMOUS_ID,)),
+        ("previousId", (ANONYMOUS_ID, USER_ID)),
+    ):
+        value = _text_id(raw.get(key))
+        if value is not None:
+            found.extend((kind, value) for kind in kinds)
+    sources = [raw.get("traits")]
+    context = raw.get("context")
+    if isinstance(context, Mapping):
+        sources.append(context.get("traits"))
+        externals = context.get("externalIds")
+        if isinstance(externals, list):
+            for external in externals:
+                if isinstance(external, Mapping):
+                    found.extend(_external_identity(external))
+    for traits in sources:
+        if isinstance(traits, Mapping):
+            email, phone = (
+                normalise_email(traits.get("email")),
+                normalise_phone(traits.get("phone")),
+            )
+            if email:
+                found.append((EMAIL, email))
+            if phone:
+                found.append((PHONE, phone))
+    return list(dict.fromkeys(i for i in found if 0 < len(i[1]) <= _MAX_VALUE))
+
+
+def suppression_hash(key: str, identity: Identity) -> str:
+    """The keyed hash kept of a suppressed identity: without the key, the stored hashes reveal
+    nothing, yet a later message naming the identity is recognised."""
+    return hmac.new(
+        key.encode(), f"{identity[0]}:{identity[1]}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def suppression_hashes(key: str, identities: Iterable[Identity]) -> list[str]:
+    return [suppression_hash(key, i) for i in identities]

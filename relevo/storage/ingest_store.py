@@ -13,9 +13,16 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from relevo.identity.identities import ANONYMOUS_ID, USER_ID, Identity
+from relevo.identity.identities import (
+    ANONYMOUS_ID,
+    USER_ID,
+    Identity,
+    raw_identities,
+    suppression_hash,
+)
 from relevo.identity.resolution import (
     MessageIdentities,
     ProfileFacts,
@@ -27,6 +34,10 @@ from relevo.storage.bulk import bulk_insert, create_profiles, insert_tuples
 from relevo.storage.database import Database
 from relevo.tracking.jobs import IngestJob, StoredBatch
 from relevo.tracking.messages import RejectedMessage, TrackedMessage, without_nul
+
+# The identity a verified e-mail-link token stands for while planning: a profile, by id. It is
+# always "known" (it maps to the profile), so the planner never stores it as an identity.
+PROFILE_LINK = "profile"
 
 _EVENT_COLUMNS = (
     "workspace_id",
@@ -107,6 +118,7 @@ class IngestStore:
         stored = [0] * len(jobs)
         merges = [0] * len(jobs)
         refused = [0] * len(jobs)
+        suppressed = [0] * len(jobs)
         by_workspace: dict[int, list[int]] = {}
         for index, job in enumerate(jobs):
             by_workspace.setdefault(job.workspace_id, []).append(index)
@@ -115,6 +127,13 @@ class IngestStore:
             for workspace_id, job_indexes in by_workspace.items():
                 owners = [i for i in job_indexes for _ in jobs[i].messages]
                 messages = [m for i in job_indexes for m in jobs[i].messages]
+                refused_positions = self._suppressed(conn, workspace_id, messages)
+                for position in refused_positions:
+                    suppressed[owners[position]] += 1
+                if refused_positions:
+                    kept = [p for p in range(len(messages)) if p not in refused_positions]
+                    owners = [owners[p] for p in kept]
+                    messages = [messages[p] for p in kept]
                 fresh = self._drop_duplicates(conn, workspace_id, messages)
                 fresh_messages = [messages[i] for i in fresh]
                 merged_at, refused_at = self._store_events(
@@ -126,23 +145,95 @@ class IngestStore:
                     merges[owners[fresh[position]]] += 1
                 for position in refused_at:
                     refused[owners[fresh[position]]] += 1
-            quarantined = [
-                _quarantine_row(job.workspace_id, r, now_ms, job.source)
-                for job in jobs
-                for r in job.rejected
-            ]
-            if quarantined:
-                bulk_insert(conn, t.quarantine, quarantined)
+            rejected = [(job.workspace_id, job.source, r) for job in jobs for r in job.rejected]
+            if rejected:
+                self._quarantine(conn, rejected, now_ms)
         return [
             StoredBatch(
                 stored[i],
-                len(job.messages) - stored[i],
+                len(job.messages) - stored[i] - suppressed[i],
                 len(job.rejected),
                 merges[i],
                 refused[i],
+                suppressed[i],
             )
             for i, job in enumerate(jobs)
         ]
+
+    def _suppressed(
+        self, conn: Connection, workspace_id: int, messages: Sequence[TrackedMessage]
+    ) -> set[int]:
+        """Positions of messages naming an identity erased with suppression (refused, counted).
+
+        One index probe per transaction while the workspace suppresses nobody (the usual case).
+        """
+        if not messages or not self._has_suppressions(conn, workspace_id):
+            return set()
+        key = conn.execute(
+            select(t.workspaces.c.suppression_key).where(t.workspaces.c.id == workspace_id)
+        ).scalar_one()
+        hashes = [
+            {
+                suppression_hash(key, identity)
+                for identity in (*m.identities, *((c.kind, c.value) for c in m.claims))
+            }
+            for m in messages
+        ]
+        found = {
+            r[0]
+            for r in _select_in(
+                conn,
+                "identity_hash",
+                "suppressions WHERE workspace_id = {p} AND identity_hash {values}",
+                (workspace_id,),
+                sorted(set().union(*hashes)),
+                "text",
+            )
+        }
+        if not found:
+            return set()
+        refused = {p for p, named in enumerate(hashes) if named & found}
+        counts: dict[str, int] = {}
+        for position in refused:
+            for value in hashes[position] & found:
+                counts[value] = counts.get(value, 0) + 1
+        s = t.suppressions.c
+        for value, count in counts.items():
+            conn.execute(
+                update(t.suppressions)
+                .where(s.workspace_id == workspace_id, s.identity_hash == value)
+                .values(refused=s.refused + count)
+            )
+        return refused
+
+    @staticmethod
+    def _has_suppressions(conn: Connection, workspace_id: int) -> bool:
+        s = t.suppressions.c
+        return (
+            conn.execute(
+                select(s.identity_hash).where(s.workspace_id == workspace_id).limit(1)
+            ).first()
+            is not None
+        )
+
+    def _quarantine(
+        self,
+        conn: Connection,
+        rejected: Sequence[tuple[int, str, RejectedMessage]],
+        now_ms: int,
+    ) -> None:
+        rows = [_quarantine_row(w, r, now_ms, source) for w, source, r in rejected]
+        ids = conn.execute(
+            insert(t.quarantine).returning(t.quarantine.c.id, sort_by_parameter_order=True),
+            rows,
+        ).scalars()
+        named = [
+            {"workspace_id": w, "kind": kind, "value": value, "quarantine_id": qid}
+            for (w, _, r), qid in zip(rejected, ids, strict=True)
+            for kind, value in raw_identities(r.raw)
+        ]
+        if named:
+            bulk_insert(conn, t.quarantine_identities, named)
 
     def _drop_duplicates(
         self, conn: Connection, workspace_id: int, messages: Sequence[TrackedMessage]
@@ -207,11 +298,12 @@ class IngestStore:
     def _alias_previous_ids(
         self, messages: Sequence[TrackedMessage], known: dict[Identity, int]
     ) -> list[list[Identity]]:
-        # alias.previousId may be an earlier userId rather than an anonymousId.
+        # alias.previousId may be an earlier userId rather than an anonymousId; a public key's
+        # alias only ever names the visitor's own anonymous id (relevo.tracking.trust).
         result = []
         for m in messages:
             identities = m.identities
-            if m.type == "alias":
+            if m.type == "alias" and m.trusted:
                 previous = str(m.payload.get("previousId"))
                 if (USER_ID, previous) in known:
                     identities = [
@@ -220,6 +312,18 @@ class IngestStore:
                     ]
             result.append(identities)
         return result
+
+    def _linked_profiles(self, conn: Connection, profile_ids: set[int]) -> dict[int, int]:
+        """Surviving profile of each profile an e-mail-link token names (erased: absent)."""
+        rows = _select_in(
+            conn,
+            "id, merged_into",
+            "profiles WHERE id {values}",
+            (),
+            sorted(profile_ids),
+            "bigint",
+        )
+        return {profile: merged_into or profile for profile, merged_into in rows}
 
     def _store_events(
         self, conn: Connection, workspace_id: int, messages: list[TrackedMessage], now_ms: int
@@ -233,8 +337,23 @@ class IngestStore:
         ]
         known = self._known_identities(conn, workspace_id, wanted + alias_previous)
         identity_lists = self._alias_previous_ids(messages, known)
+        linked_ids = {m.linked_profile for m in messages if m.linked_profile is not None}
+        survivors = self._linked_profiles(conn, linked_ids) if linked_ids else {}
+        extra_claims: dict[int, list[tuple[str, str, str]]] = {}
+        for position, m in enumerate(messages):
+            if m.linked_profile is None:
+                continue
+            survivor = survivors.get(m.linked_profile)
+            if survivor is None:
+                extra_claims.setdefault(position, []).append(
+                    (PROFILE_LINK, str(m.linked_profile), "unknown_profile")
+                )
+                continue
+            link = (PROFILE_LINK, str(survivor))
+            known[link] = survivor
+            identity_lists[position] = [*identity_lists[position], link]
         resolving = [
-            MessageIdentities(ids, explicit_merge=m.type == "alias")
+            MessageIdentities(ids, explicit_merge=m.type == "alias" and m.trusted)
             for ids, m in zip(identity_lists, messages, strict=True)
         ]
         facts = self._profile_facts(conn, sorted(profiles_needing_facts(resolving, known)))
@@ -312,6 +431,18 @@ class IngestStore:
                 for m, profile in zip(messages, plan.message_profiles, strict=True)
             ],
         )
+        claims = {
+            (pid(profile), kind, value[:255], reason[:40]): m.message_id
+            for position, (m, profile) in enumerate(
+                zip(messages, plan.message_profiles, strict=True)
+            )
+            for kind, value, reason in (
+                *((c.kind, c.value, c.reason) for c in m.claims),
+                *extra_claims.get(position, ()),
+            )
+        }
+        if claims:
+            _insert_claims(conn, workspace_id, claims, now_ms)
         return [m.message_index for m in plan.merges], [r.message_index for r in plan.refusals]
 
     @staticmethod
@@ -330,6 +461,23 @@ class IngestStore:
             .where(t.trait_changes.c.profile_id == merged)
             .values(profile_id=survivor)
         )
+        # Claims move too; one both profiles made is kept once (they are unique per profile).
+        mine, theirs = t.claims.alias("mine"), t.claims.alias("theirs")
+        duplicates = select(mine.c.id).where(
+            mine.c.profile_id == merged,
+            select(theirs.c.id)
+            .where(
+                theirs.c.profile_id == survivor,
+                theirs.c.kind == mine.c.kind,
+                theirs.c.value == mine.c.value,
+                theirs.c.reason == mine.c.reason,
+            )
+            .exists(),
+        )
+        conn.execute(delete(t.claims).where(t.claims.c.id.in_(duplicates)))
+        conn.execute(
+            update(t.claims).where(t.claims.c.profile_id == merged).values(profile_id=survivor)
+        )
         p = t.profiles.c
         conn.execute(
             update(t.profiles)
@@ -339,6 +487,29 @@ class IngestStore:
         conn.execute(
             update(t.profiles).where(p.id == survivor).values(rebuild_gen=p.rebuild_gen + 1)
         )
+
+
+def _insert_claims(
+    conn: Connection,
+    workspace_id: int,
+    claims: dict[tuple[int, str, str, str], str],
+    now_ms: int,
+) -> None:
+    """One row per (profile, identity, reason): a visitor repeating a claim adds nothing."""
+    rows = [
+        {
+            "workspace_id": workspace_id,
+            "profile_id": profile,
+            "kind": kind,
+            "value": value,
+            "reason": reason,
+            "message_id": message_id,
+            "created_at": now_ms,
+        }
+        for (profile, kind, value, reason), message_id in claims.items()
+    ]
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(t.claims).on_conflict_do_nothing(), rows)
 
 
 def _quarantine_row(

@@ -31,9 +31,31 @@ workspaces = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("name", String(100), nullable=False, unique=True),
-    Column("write_key", String(64), nullable=False, unique=True),
     Column("secret_key_hash", String(64), nullable=False, unique=True),
+    # HMAC keys, in clear because verifying a signature needs them: user hashes and identity
+    # tokens made by the shop's backend, e-mail-link tokens made by Relevo, and the keyed hash
+    # of suppressed (erased, never to be stored again) identities.
+    Column("identity_secret", String(64), nullable=False),
+    Column("link_secret", String(64), nullable=False),
+    Column("suppression_key", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+)
+
+# Segment's model: each client that sends events is a source with its own write key. A browser
+# key is public (it is in every page); a server key is kept on the shop's servers and trusted.
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(10), nullable=False),  # browser | server
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_hint", String(16), nullable=False),  # the first characters, to tell keys apart
+    Column("public_key", String(64), nullable=True),  # browser keys only: public anyway
+    Column("created_at", BigInteger, nullable=False),
+    Column("rotated_at", BigInteger, nullable=True),
+    UniqueConstraint("workspace_id", "name", name="uq_sources_name"),
 )
 
 profiles = Table(
@@ -116,6 +138,56 @@ quarantine = Table(
     Column("email", String(255), nullable=True),
     Column("payload", Text, nullable=False),
     Index("ix_quarantine_workspace", "workspace_id", "received_at"),
+    Index("ix_quarantine_received", "received_at"),  # retention purge across workspaces
+)
+
+# Every identity a quarantined message names (whatever its kind), so an erasure finds it.
+quarantine_identities = Table(
+    "quarantine_identities",
+    metadata,
+    Column("value", String(255), primary_key=True),
+    Column("kind", String(40), primary_key=True),
+    Column("workspace_id", Integer, primary_key=True),
+    Column("quarantine_id", BigInteger, primary_key=True),
+    Index("ix_quarantine_identities_row", "quarantine_id"),
+)
+
+# Identities a public key asserted without proof, with the profile of the message that did.
+claims = Table(
+    "claims",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("profile_id", BigInteger, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("value", String(255), nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("message_id", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("profile_id", "kind", "value", "reason", name="uq_claims"),
+    Index("ix_claims_identity", "value", "kind", "workspace_id"),
+)
+
+# Profiles erased, so servers forget them in loaded models and training never publishes them.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("profile_id", BigInteger, nullable=False),
+    Column("erased_at", BigInteger, nullable=False),
+    Index("ix_erasures_workspace", "workspace_id", "erased_at"),
+)
+
+# Keyed hashes (HMAC with the workspace's suppression key) of identities erased with
+# suppression: later messages naming them are refused and counted, never stored.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("identity_hash", String(64), primary_key=True),
+    Column("workspace_id", Integer, primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("refused", BigInteger, nullable=False, server_default="0"),
 )
 
 merges = Table(

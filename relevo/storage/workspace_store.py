@@ -1,104 +1,286 @@
-"""Workspaces and key lookups, with a short in-process cache for the ingest hot path."""
+"""Workspaces, sources and key lookups, with a short in-process cache for the hot paths.
+
+Lookups are cached for half a second (hits and misses alike), so a key created, rotated or
+revoked takes effect in every worker process within a second, while a busy worker still asks
+the database about a key at most twice a second.
+"""
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from relevo.errors import ConflictError, NotFound, RelevoError
 from relevo.storage import schema as t
 from relevo.storage.database import Database
 from relevo.workspaces.keys import (
+    SOURCE_KINDS,
+    KeyKind,
+    NewSource,
     NewWorkspace,
+    Principal,
+    Source,
+    TrustKeys,
     Workspace,
     hash_secret,
-    new_secret_key,
-    new_write_key,
+    key_hint,
+    new_hmac_secret,
+    new_key,
 )
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_CACHE_SECONDS = 30.0
+CACHE_SECONDS = 0.5
+_CACHE_LIMIT = 10_000
+TRUST_KEY_COLUMNS = ("identity_secret", "link_secret")
+T = TypeVar("T")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _check_name(name: str, what: str) -> None:
+    if not _NAME.match(name):
+        raise RelevoError(
+            f"{what} name must be 1-100 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit"
+        )
+
+
+class _Cache:
+    """Bounded memo with a short time to live: bad keys sent in a loop must not grow memory."""
+
+    def __init__(self) -> None:
+        self._entries: dict[Any, tuple[float, Any]] = {}
+
+    def get(self, key: Any, load: Callable[[], T]) -> T:
+        now = time.monotonic()
+        hit = self._entries.get(key)
+        if hit is not None and now - hit[0] < CACHE_SECONDS:
+            return hit[1]  # type: ignore[no-any-return]
+        value = load()
+        if len(self._entries) >= _CACHE_LIMIT:
+            self._entries.clear()
+        self._entries[key] = (now, value)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 class WorkspaceStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._by_write_key: dict[str, tuple[float, Workspace | None]] = {}
-        self._by_secret: dict[str, tuple[float, Workspace | None]] = {}
+        self._keys = _Cache()
+        self._trust = _Cache()
 
+    # -- workspaces -------------------------------------------------------------------------
     def create(self, name: str) -> NewWorkspace:
-        if not _NAME.match(name):
-            raise RelevoError(
-                "workspace name must be 1-100 letters, digits, '.', '_' or '-', starting with a "
-                "letter or digit"
-            )
-        write_key, secret = new_write_key(), new_secret_key()
+        _check_name(name, "workspace")
+        secret, identity_secret = new_key(KeyKind.SECRET), new_hmac_secret()
         try:
             with self.db.write() as conn:
                 workspace_id = conn.execute(
                     insert(t.workspaces)
                     .values(
                         name=name,
-                        write_key=write_key,
                         secret_key_hash=hash_secret(secret),
-                        created_at=int(time.time() * 1000),
+                        identity_secret=identity_secret,
+                        link_secret=new_hmac_secret(),
+                        suppression_key=new_hmac_secret(),
+                        created_at=_now_ms(),
                     )
                     .returning(t.workspaces.c.id)
                 ).scalar_one()
+                browser = self._insert_source(conn, workspace_id, "browser", KeyKind.BROWSER)
+                server = self._insert_source(conn, workspace_id, "server", KeyKind.SERVER)
         except IntegrityError as error:
             raise ConflictError(f"a workspace named {name!r} already exists") from error
-        return NewWorkspace(Workspace(workspace_id, name, write_key), secret)
+        self._keys.clear()
+        return NewWorkspace(
+            Workspace(workspace_id, name), browser.key, server.key, secret, identity_secret
+        )
 
-    def rotate_secret(self, name: str) -> NewWorkspace:
+    def rotate_secret(self, name: str) -> tuple[Workspace, str]:
+        """A new secret key; the old one stops working (in every worker within a second)."""
         workspace = self.by_name(name)
-        secret = new_secret_key()
+        secret = new_key(KeyKind.SECRET)
         with self.db.write() as conn:
             conn.execute(
                 update(t.workspaces)
                 .where(t.workspaces.c.id == workspace.id)
                 .values(secret_key_hash=hash_secret(secret))
             )
-        self._by_secret.clear()
-        return NewWorkspace(workspace, secret)
+        self._keys.clear()
+        return workspace, secret
+
+    def rekey(self, name: str) -> NewWorkspace:
+        """New keys for the standard sources and the secret key (the demo's re-runs)."""
+        workspace, secret = self.rotate_secret(name)
+        keys = {}
+        existing = {source.name for source in self.sources(name)}
+        for source_name, kind in (("browser", KeyKind.BROWSER), ("server", KeyKind.SERVER)):
+            keys[kind] = (
+                self.rotate_source(name, source_name)
+                if source_name in existing
+                else self.create_source(name, source_name, kind)
+            ).key
+        return NewWorkspace(
+            workspace,
+            keys[KeyKind.BROWSER],
+            keys[KeyKind.SERVER],
+            secret,
+            self.identity_secret(name),
+        )
+
+    def rotate_trust_key(self, name: str, column: str) -> str:
+        """A new identity secret (user hashes and identity tokens signed with the old one are
+        claims from now on) or link secret (every e-mail-link token issued so far is revoked)."""
+        if column not in TRUST_KEY_COLUMNS:
+            raise ValueError(f"not a rotatable key: {column}")
+        workspace = self.by_name(name)
+        value = new_hmac_secret()
+        with self.db.write() as conn:
+            conn.execute(
+                update(t.workspaces)
+                .where(t.workspaces.c.id == workspace.id)
+                .values({column: value})
+            )
+        self._trust.clear()
+        return value
+
+    def identity_secret(self, name: str) -> str:
+        return self.trust_keys(self.by_name(name).id).identity_secret
 
     def by_name(self, name: str) -> Workspace:
-        found = self._one(t.workspaces.c.name == name)
-        if found is None:
+        c = t.workspaces.c
+        with self.db.read() as conn:
+            row = conn.execute(select(c.id, c.name).where(c.name == name)).first()
+        if row is None:
             raise NotFound(f"no workspace named {name!r}; create it with `relevo workspace create`")
-        return found
+        return Workspace(row.id, row.name)
 
-    def list(self) -> list[Workspace]:
+    def all(self) -> list[Workspace]:
         c = t.workspaces.c
         with self.db.read() as conn:
-            rows = conn.execute(select(c.id, c.name, c.write_key).order_by(c.id))
-            return [Workspace(*r) for r in rows]
+            return [Workspace(*r) for r in conn.execute(select(c.id, c.name).order_by(c.id))]
 
-    def by_write_key(self, write_key: str) -> Workspace | None:
-        return self._cached(self._by_write_key, write_key, t.workspaces.c.write_key == write_key)
+    def trust_keys(self, workspace_id: int) -> TrustKeys:
+        def load() -> TrustKeys:
+            c = t.workspaces.c
+            with self.db.read() as conn:
+                row = conn.execute(
+                    select(c.identity_secret, c.link_secret, c.suppression_key).where(
+                        c.id == workspace_id
+                    )
+                ).one()
+            return TrustKeys(*row)
 
-    def by_secret(self, secret: str) -> Workspace | None:
+        return self._trust.get(workspace_id, load)
+
+    # -- sources ------------------------------------------------------------------------------
+    def _insert_source(
+        self, conn: Connection, workspace_id: int, name: str, kind: KeyKind
+    ) -> NewSource:
+        key = new_key(kind)
+        public = key if kind is KeyKind.BROWSER else None
+        source_id = conn.execute(
+            insert(t.sources)
+            .values(
+                workspace_id=workspace_id,
+                name=name,
+                kind=kind.value,
+                key_hash=hash_secret(key),
+                key_hint=key_hint(key),
+                public_key=public,
+                created_at=_now_ms(),
+            )
+            .returning(t.sources.c.id)
+        ).scalar_one()
+        return NewSource(Source(source_id, workspace_id, name, kind, key_hint(key), public), key)
+
+    def create_source(self, workspace_name: str, name: str, kind: KeyKind) -> NewSource:
+        if kind not in SOURCE_KINDS:
+            raise RelevoError(f"a source is 'browser' or 'server', not {kind!r}")
+        _check_name(name, "source")
+        workspace = self.by_name(workspace_name)
+        try:
+            with self.db.write() as conn:
+                created = self._insert_source(conn, workspace.id, name, kind)
+        except IntegrityError as error:
+            raise ConflictError(
+                f"workspace {workspace_name!r} already has a source named {name!r}"
+            ) from error
+        self._keys.clear()
+        return created
+
+    def sources(self, workspace_name: str) -> list[Source]:
+        workspace = self.by_name(workspace_name)
+        c = t.sources.c
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(c.id, c.workspace_id, c.name, c.kind, c.key_hint, c.public_key)
+                .where(c.workspace_id == workspace.id)
+                .order_by(c.id)
+            )
+            return [Source(r[0], r[1], r[2], KeyKind(r[3]), r[4], r[5]) for r in rows]
+
+    def rotate_source(self, workspace_name: str, name: str) -> NewSource:
+        """A new key for the source; the old one stops working within a second everywhere."""
+        found = [s for s in self.sources(workspace_name) if s.name == name]
+        if not found:
+            raise NotFound(f"workspace {workspace_name!r} has no source named {name!r}")
+        source = found[0]
+        key = new_key(source.kind)
+        public = key if source.kind is KeyKind.BROWSER else None
+        with self.db.write() as conn:
+            conn.execute(
+                update(t.sources)
+                .where(t.sources.c.id == source.id)
+                .values(
+                    key_hash=hash_secret(key),
+                    key_hint=key_hint(key),
+                    public_key=public,
+                    rotated_at=_now_ms(),
+                )
+            )
+        self._keys.clear()
+        return NewSource(
+            Source(source.id, source.workspace_id, name, source.kind, key_hint(key), public), key
+        )
+
+    # -- authentication ---------------------------------------------------------------------
+    def by_write_key(self, key: str) -> Principal | None:
+        """The source a write key belongs to (browser or server), or None."""
+        hashed = hash_secret(key)
+
+        def load() -> Principal | None:
+            s, w = t.sources.c, t.workspaces.c
+            with self.db.read() as conn:
+                row = conn.execute(
+                    select(s.id, s.workspace_id, s.name, s.kind, s.key_hint, s.public_key, w.name)
+                    .join(t.workspaces, w.id == s.workspace_id)
+                    .where(s.key_hash == hashed)
+                ).first()
+            if row is None:
+                return None
+            source = Source(row[0], row[1], row[2], KeyKind(row[3]), row[4], row[5])
+            return Principal(Workspace(row[1], row[6]), source.kind, source)
+
+        return self._keys.get(("write", hashed), load)
+
+    def by_secret(self, secret: str) -> Principal | None:
         hashed = hash_secret(secret)
-        return self._cached(self._by_secret, hashed, t.workspaces.c.secret_key_hash == hashed)
 
-    def _cached(
-        self, cache: dict[str, tuple[float, Workspace | None]], key: str, condition: object
-    ) -> Workspace | None:
-        now = time.monotonic()
-        hit = cache.get(key)
-        # Unknown keys are re-checked soon: a workspace created a moment ago must work at once.
-        if hit is not None and now - hit[0] < (_CACHE_SECONDS if hit[1] else 1.0):
-            return hit[1]
-        found = self._one(condition)
-        if len(cache) > 10_000:
-            cache.clear()  # bounded: bad keys sent in a loop must not grow memory
-        cache[key] = (now, found)
-        return found
+        def load() -> Principal | None:
+            c = t.workspaces.c
+            with self.db.read() as conn:
+                row = conn.execute(select(c.id, c.name).where(c.secret_key_hash == hashed)).first()
+            return None if row is None else Principal(Workspace(*row), KeyKind.SECRET)
 
-    def _one(self, condition: object) -> Workspace | None:
-        c = t.workspaces.c
-        with self.db.read() as conn:
-            row = conn.execute(select(c.id, c.name, c.write_key).where(condition)).first()  # type: ignore[arg-type]
-        return Workspace(*row) if row else None
+        return self._keys.get(("secret", hashed), load)

@@ -25,6 +25,7 @@ class StoredBatch:
     quarantined: int
     merges: int
     refused_merges: int
+    suppressed: int = 0  # naming an identity erased with suppression: counted, not stored
 
 
 class EventSink(Protocol):

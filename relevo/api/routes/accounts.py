@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from relevo.api.deps import SecretWorkspace, ServicesDep
+from relevo.api.auth import SecretWorkspace
+from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
 from relevo.errors import NotFound
 from relevo.profiles.accounts import account_view

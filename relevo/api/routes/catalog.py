@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from relevo.api.deps import SecretWorkspace, ServicesDep
+from relevo.api.auth import SecretWorkspace
+from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
 from relevo.catalog.feeds.rows import describe
 from relevo.catalog.price import PriceError

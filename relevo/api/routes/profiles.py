@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query
 
-from relevo.api.deps import SecretWorkspace, ServicesDep
+from relevo.api.auth import SecretWorkspace
+from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
 from relevo.errors import NotFound, RelevoError
 from relevo.identity.identities import normalise_lookup

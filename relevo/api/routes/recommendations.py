@@ -3,58 +3,35 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from relevo.api.deps import ServicesDep, basic_auth_user
+from relevo.api.auth import ReaderKey
+from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
-from relevo.errors import AuthError, RelevoError
+from relevo.errors import RelevoError
 from relevo.identity.identities import ANONYMOUS_ID, USER_ID, Identity, normalise_lookup
 from relevo.recs.errors import IdentityNotAllowed
 from relevo.recs.service import Context
 from relevo.recs.serving import Exclusions
 from relevo.tracking.jobs import IngestJob
 from relevo.tracking.messages import TrackedMessage, validate_message
-from relevo.workspaces.keys import Workspace
+from relevo.workspaces.keys import KeyKind, Principal
 
 router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
+
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 200
+MAX_CANDIDATES = 1000
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Unknown strategy or malformed request"},
     401: {"description": "Missing or unknown key"},
-    403: {"description": "The write key may only ask for its own visitor (anonymous_id)"},
+    403: {"description": "A browser key may only ask for its own visitor (anonymous_id)"},
+    429: {"description": "Rate limited (browser key): retry after Retry-After seconds"},
 }
-
-
-class Caller(BaseModel):
-    workspace: Workspace
-    secret: bool
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-
-async def caller(request: Request, services: ServicesDep) -> Caller:
-    """The secret key (Bearer) for server-side callers, or the public write key (Basic) for
-    a web page, which may only ask about the anonymous visitor it is."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token:
-        workspace = services.workspaces.by_secret(token.strip())
-        if workspace is None:
-            raise AuthError("unknown secret key")
-        return Caller(workspace=workspace, secret=True)
-    key = basic_auth_user(request)
-    if key:
-        workspace = services.workspaces.by_write_key(key)
-        if workspace is None:
-            raise AuthError("unknown write key")
-        return Caller(workspace=workspace, secret=False)
-    raise AuthError("send the secret key as Bearer token or the write key as HTTP Basic user")
-
-
-CallerDep = Annotated[Caller, Depends(caller)]
 
 
 class IdentityIn(BaseModel):
@@ -69,7 +46,9 @@ class ContextIn(BaseModel):
     cart: list[str] = Field(default_factory=list, max_length=500)
     category: str | None = Field(None, description="Only items of this category path")
     candidates: list[str] | None = Field(
-        None, max_length=5000, description="re-rank: the product ids to order for this person"
+        None,
+        max_length=MAX_CANDIDATES,
+        description=f"re-rank: the product ids to order for this person (at most {MAX_CANDIDATES})",
     )
 
 
@@ -86,7 +65,13 @@ class RecommendationIn(BaseModel):
     strategy: str
     identity: IdentityIn | None = None
     context: ContextIn = Field(default_factory=ContextIn)
-    limit: int = Field(10, ge=1, le=200)
+    limit: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_CANDIDATES,
+        description=f"Items in the answer: default 10, at most {MAX_LIMIT}; with candidates "
+        f"(re-rank) default and at most the number of candidates ({MAX_CANDIDATES} at most)",
+    )
     exclude: ExcludeIn = Field(default_factory=ExcludeIn)
     details: bool = Field(
         False,
@@ -102,18 +87,32 @@ class FeedbackIn(BaseModel):
     clicked: list[str] = Field(default_factory=list, max_length=500)
 
 
-def _identity(caller: Caller, given: IdentityIn | None) -> Identity | None:
+def _identity(caller: Principal, given: IdentityIn | None) -> Identity | None:
     if given is None:
         return None
     identity = normalise_lookup(given.kind, given.value)
     if identity is None:
         raise RelevoError(f"{given.value!r} is not a valid {given.kind}")
-    if not caller.secret and identity[0] != ANONYMOUS_ID:
+    if caller.kind is KeyKind.BROWSER and identity[0] != ANONYMOUS_ID:
         raise IdentityNotAllowed(
-            "with the write key, ask only for the visitor's own anonymous_id; "
+            "with a browser key, ask only for the visitor's own anonymous_id; "
             "other identities need the secret key"
         )
     return identity
+
+
+def _limit(body: RecommendationIn) -> int:
+    """The documented bounds hold as given: no parameter silently raises another's limit."""
+    candidates = body.context.candidates
+    if candidates is not None:
+        if body.limit is not None and body.limit > len(candidates):
+            raise RelevoError(
+                f"limit {body.limit} is more than the {len(candidates)} candidates to re-rank"
+            )
+        return body.limit or max(1, len(candidates))
+    if body.limit is not None and body.limit > MAX_LIMIT:
+        raise RelevoError(f"limit is at most {MAX_LIMIT} (got {body.limit})")
+    return body.limit or DEFAULT_LIMIT
 
 
 def _now_ms() -> int:
@@ -121,12 +120,12 @@ def _now_ms() -> int:
 
 
 @router.post("", responses=_RESPONSES, summary="Recommend products with a named strategy")
-async def recommendations(body: RecommendationIn, caller: CallerDep, services: ServicesDep) -> JSON:
+async def recommendations(body: RecommendationIn, caller: ReaderKey, services: ServicesDep) -> JSON:
     identity = _identity(caller, body.identity)
     context = Context(
         body.context.product_id, body.context.cart, body.context.category, body.context.candidates
     )
-    limit = max(body.limit, len(body.context.candidates or ()))
+    limit = _limit(body)
     exclusions = Exclusions(**body.exclude.model_dump())
     # Runs on the event loop, not in the thread pool: the work is a short local read and a
     # few milliseconds of numpy, and serving requests one after another per worker keeps the
@@ -176,7 +175,7 @@ def _feedback_message(
     summary="Report which recommended items were shown and which were clicked",
 )
 async def feedback(
-    recommendation_id: str, body: FeedbackIn, caller: CallerDep, services: ServicesDep
+    recommendation_id: str, body: FeedbackIn, caller: ReaderKey, services: ServicesDep
 ) -> JSON:
     """Stored as track events (`Recommendation Shown`, `Recommendation Clicked`) of the visitor,
     so they are durable, countable in audiences and measurable like any other event; a site

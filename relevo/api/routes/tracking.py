@@ -3,31 +3,38 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from relevo.api.deps import ServicesDep, basic_auth_user
+from relevo.api.auth import authenticate, require
+from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
-from relevo.errors import AuthError, InvalidMessage
+from relevo.errors import InvalidMessage
+from relevo.services import Services
 from relevo.tracking.ingest import decode_body, parse_json_object, split_batch
 from relevo.tracking.jobs import IngestJob
 from relevo.tracking.messages import (
     MAX_BATCH_BYTES,
     MAX_MESSAGE_BYTES,
     MESSAGE_TYPES,
+    RejectedMessage,
     TrackedMessage,
     validate_message,
 )
-from relevo.workspaces.keys import Workspace
+from relevo.tracking.trust import TrustPolicy, Untrusted, apply_trust
+from relevo.workspaces.keys import SOURCE_KINDS, KeyKind, Principal
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Not JSON, or a message that breaks the spec (it is quarantined)"},
     401: {"description": "Missing or unknown write key"},
+    403: {"description": "The secret key reads; events are sent with a source's write key"},
     413: {"description": "Over 32 KB per message or 500 KB per batch"},
-    503: {"description": "Overloaded: retry with backoff"},
+    429: {"description": "Rate limited: retry after Retry-After seconds"},
+    503: {"description": "The database is unavailable: retry with backoff"},
 }
 
 
@@ -41,18 +48,56 @@ def _body_schema(description: str) -> dict[str, Any]:
     }
 
 
-def _workspace(request: Request, services: ServicesDep, data: dict[str, Any]) -> Workspace:
-    key = basic_auth_user(request) or data.get("writeKey")
-    if not isinstance(key, str) or not key:
-        raise AuthError("send the write key as HTTP Basic user name or as 'writeKey' in the body")
-    workspace = services.workspaces.by_write_key(key)
-    if workspace is None:
-        raise AuthError("unknown write key")
-    return workspace
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class _Tracked:
+    principal: Principal
+    data: dict[str, Any]
+    size: int
+
+
+async def _read(request: Request, services: Services, limit: int) -> _Tracked:
+    body = decode_body(await request.body(), request.headers.get("content-encoding"), limit)
+    data = parse_json_object(body)
+    principal = authenticate(request, services, data.get("writeKey"))
+    require(principal, SOURCE_KINDS, "send events")
+    return _Tracked(principal, data, len(body))
+
+
+def _policy(services: Services, principal: Principal) -> TrustPolicy:
+    return TrustPolicy(
+        trusted=principal.kind is not KeyKind.BROWSER,
+        keys=services.workspaces.trust_keys(principal.workspace.id),
+        now_s=time.time(),
+    )
+
+
+def _trusted(
+    messages: list[TrackedMessage], indexes: list[int | None], policy: TrustPolicy
+) -> tuple[list[TrackedMessage], list[RejectedMessage]]:
+    """Apply the source's trust policy; a message left with no identity of its own is
+    quarantined with the reason (reported at its index in the batch)."""
+    kept: list[TrackedMessage] = []
+    rejected: list[RejectedMessage] = []
+    for index, message in zip(indexes, messages, strict=True):
+        outcome = apply_trust(message, policy)
+        if isinstance(outcome, Untrusted):
+            rejected.append(
+                RejectedMessage(
+                    index,
+                    outcome.reason,
+                    message.payload,
+                    message.message_id,
+                    message.anonymous_id,
+                    message.user_id,
+                )
+            )
+        else:
+            kept.extend(outcome)
+    return kept, rejected
 
 
 @router.post(
@@ -64,33 +109,37 @@ def _now_ms() -> int:
     summary="Send up to 500 KB of messages; invalid ones are quarantined and reported by index",
 )
 async def batch(request: Request, services: ServicesDep) -> JSON:
-    body = decode_body(
-        await request.body(), request.headers.get("content-encoding"), MAX_BATCH_BYTES
-    )
-    data = parse_json_object(body)
-    workspace = _workspace(request, services, data)
-    accepted, rejected = split_batch(data, _now_ms(), len(body))
+    tracked = await _read(request, services, MAX_BATCH_BYTES)
+    accepted, rejected = split_batch(tracked.data, _now_ms(), tracked.size)
+    invalid = {r.index for r in rejected}
+    indexes: list[int | None] = [
+        i for i in range(len(accepted) + len(rejected)) if i not in invalid
+    ]
+    accepted, untrusted = _trusted(accepted, indexes, _policy(services, tracked.principal))
+    rejected = sorted([*rejected, *untrusted], key=lambda r: r.index or 0)
+    workspace = tracked.principal.workspace
     result = await services.writer.submit(IngestJob(workspace.id, accepted, rejected))
     return JSON(
         {
             "success": True,
             "accepted": result.stored,
             "duplicates": result.duplicates,
+            "suppressed": result.suppressed,
             "rejected": [{"index": r.index, "reason": r.reason} for r in rejected],
         }
     )
 
 
 async def _single(request: Request, services: ServicesDep, kind: str) -> JSON:
-    body = decode_body(
-        await request.body(), request.headers.get("content-encoding"), MAX_MESSAGE_BYTES
-    )
-    data = parse_json_object(body)
-    workspace = _workspace(request, services, data)
-    result = validate_message(data, _now_ms(), implied_type=kind, max_bytes=None)
+    tracked = await _read(request, services, MAX_MESSAGE_BYTES)
+    workspace = tracked.principal.workspace
+    result = validate_message(tracked.data, _now_ms(), implied_type=kind, max_bytes=None)
     if isinstance(result, TrackedMessage):
-        stored = await services.writer.submit(IngestJob(workspace.id, [result], []))
-        return JSON({"success": True, "duplicate": stored.duplicates > 0})
+        accepted, untrusted = _trusted([result], [None], _policy(services, tracked.principal))
+        if accepted:
+            stored = await services.writer.submit(IngestJob(workspace.id, accepted, []))
+            return JSON({"success": True, "duplicate": stored.duplicates > 0})
+        result = untrusted[0]
     await services.writer.submit(IngestJob(workspace.id, [], [result]))
     raise InvalidMessage(f"{result.reason} (the message was quarantined)")
 
