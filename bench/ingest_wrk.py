@@ -204,7 +204,8 @@ def load(args: argparse.Namespace, server: RealServer, engine: Engine, key: str)
             samples.append((before, time.time(), done))
             time.sleep(0.01)
 
-        wrk.all_idle.wait(max(0.0, started + args.seconds - 0.5 - time.time()))
+        while time.time() < started + args.seconds - 0.5 and wrk.running():
+            time.sleep(0.1)
         while not wrk.all_idle.is_set() and wrk.running():
             sample()
         cpu_after = cpu_seconds(server.process.pid, wrk.process.pid)

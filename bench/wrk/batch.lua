@@ -82,7 +82,8 @@ last_answer = 0   -- wall clock of the last answer
 error_sample = "" -- status and start of the first answer other than 200
 idle = false
 
-local deadline, batch, run, visitors, counter, known_share
+local KNOWN = 3 -- of every 10 visitors are known customers: their messages carry a userId
+local deadline, batch, run, visitors, counter
 local random, floor, concat = math.random, math.floor, table.concat
 
 function init(args)
@@ -94,7 +95,6 @@ function init(args)
   batch = tonumber(args[3]) or 100
   run = args[4] or "wrk"
   visitors = tonumber(args[5]) or 20000
-  known_share = 3 -- of 10 visitors
   counter = 0
   deadline = now() + seconds
   math.randomseed(id * 7919 + floor(now()))
@@ -123,7 +123,7 @@ local function message(stamp)
       .. visitor .. '@example.com"},' .. who .. ',"messageId":"' .. message_id .. '",' .. stamp
       .. CONTEXTS[visitor % 3 + 1] .. "}"
   end
-  if visitor % 10 < known_share then
+  if visitor % 10 < KNOWN then
     who = who .. ',"userId":"user-' .. visitor .. '"'
   end
   local head = who .. ',"messageId":"' .. message_id .. '",' .. stamp .. CONTEXTS[visitor % 3 + 1]
