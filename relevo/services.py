@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from relevo.identity.identities import Identity
 from relevo.profiles.lifecycle import LifecycleThresholds
 from relevo.profiles.materializer import Materializer, MaterializerThread
 from relevo.profiles.state import ProfileRules
+from relevo.recs.forgetting import forget_in_stored_models
 from relevo.recs.live import LiveBundles
 from relevo.recs.service import Recommendations
 from relevo.settings import Settings
 from relevo.storage.account_store import AccountStore
 from relevo.storage.catalog_store import CatalogStore
 from relevo.storage.database import Database
+from relevo.storage.erasure_store import Erased, ErasureStore
 from relevo.storage.ingest_store import IngestStore
 from relevo.storage.interaction_store import InteractionStore
 from relevo.storage.model_store import ModelStore
 from relevo.storage.person_store import PersonStore
 from relevo.storage.profile_store import ProfileStore
+from relevo.storage.quarantine_store import QuarantineStore
 from relevo.storage.workspace_store import WorkspaceStore
 from relevo.tracking.writer import IngestWriter
+
+log = logging.getLogger(__name__)
 
 
 class RateLimitCheck(Protocol):
@@ -51,6 +60,8 @@ class Services:
     catalog: CatalogStore
     recommendations: Recommendations
     rate_limits: RateLimitCheck
+    erasures: ErasureStore
+    quarantine: QuarantineStore
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -62,6 +73,7 @@ class Services:
             session_timeout_ms=settings.session_timeout_minutes * 60_000,
             interest_half_life_ms=settings.interest_half_life_days * 86_400_000,
         )
+        people = PersonStore(db)
         return cls(
             settings=settings,
             db=db,
@@ -70,9 +82,9 @@ class Services:
             writer=IngestWriter(
                 ingest, settings.ingest_max_batch_messages, settings.ingest_max_pending_requests
             ),
-            people=PersonStore(db),
+            people=people,
             accounts=AccountStore(db),
-            materializer=Materializer(ProfileStore(db), rules, settings.profiler_chunk_events),
+            materializer=Materializer(ProfileStore(db), rules, settings.materializer_chunk_events),
             rules=rules,
             lifecycle=LifecycleThresholds(settings.lapsed_after_days),
             models=models,
@@ -85,12 +97,83 @@ class Services:
                 stock_check_seconds=settings.models_check_seconds,
             ),
             rate_limits=NoRateLimits(),
+            erasures=ErasureStore(db, people),
+            quarantine=QuarantineStore(db),
         )
 
+    def erase(self, workspace_id: int, identity: Identity, suppress: bool = False) -> Erased:
+        """GDPR erasure: the database in one transaction, then the trained models (the one
+        this process serves at once, every stored version rewritten); other processes forget
+        the person within ``models_check_seconds`` (``ErasureWatcher``)."""
+        erased = self.erasures.erase(workspace_id, identity, suppress)
+        if erased.profile_ids:
+            self.recommendations.bundles.forget(workspace_id, erased.profile_ids)
+            erased.models_rewritten = forget_in_stored_models(
+                self.models, workspace_id, erased.profile_ids
+            )
+        return erased
+
+    def erasure_watcher(self) -> ErasureWatcher:
+        return ErasureWatcher(self.erasures, self.recommendations.bundles, self.settings)
+
     def background(self) -> MaterializerThread:
-        return MaterializerThread(self.materializer, self.settings.profiler_interval_seconds)
+        return MaterializerThread(
+            self.materializer, self.settings.materializer_interval_seconds, self.housekeeping
+        )
+
+    def housekeeping(self) -> None:
+        """Retention: quarantined messages older than ``quarantine_retention_days`` go."""
+        days = self.settings.quarantine_retention_days
+        purged = self.quarantine.purge(int((time.time() - days * 86_400) * 1000))
+        if purged:
+            log.info("purged %s quarantined messages older than %s days", purged, days)
 
     def close(self) -> None:
         self.writer.stop()
         self.materializer.store.release_lease()
         self.db.dispose()
+
+
+class ErasureWatcher:
+    """In every server process: models held in memory forget people erased by any process."""
+
+    def __init__(self, erasures: ErasureStore, bundles: LiveBundles, settings: Settings) -> None:
+        self.erasures = erasures
+        self.bundles = bundles
+        self.interval = settings.models_check_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="relevo-erasures", daemon=True)
+        # From the first erasure: stored versions were rewritten when each erasure happened,
+        # but a process that died in between left the person in them.
+        self.last_id = 0
+
+    def start(self) -> None:
+        try:
+            self.poll()
+        except Exception:
+            log.exception("reading erasures failed; retrying")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def poll(self) -> int:
+        forgotten = 0
+        while True:
+            rows = self.erasures.erased_after(self.last_id)
+            if not rows:
+                return forgotten
+            by_workspace: dict[int, list[int]] = {}
+            for _, workspace_id, profile_id in rows:
+                by_workspace.setdefault(workspace_id, []).append(profile_id)
+            for workspace_id, profile_ids in by_workspace.items():
+                forgotten += self.bundles.forget(workspace_id, profile_ids)
+            self.last_id = rows[-1][0]
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.poll()
+            except Exception:
+                log.exception("reading erasures failed; retrying")

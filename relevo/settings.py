@@ -41,12 +41,16 @@ class Settings(BaseSettings):
     ingest_max_pending_requests: int = Field(
         256, ge=1, description="Back-pressure: requests waiting for the writer before 503."
     )
-    profiler_interval_seconds: float = Field(
+    materializer_interval_seconds: float = Field(
         0.05, gt=0, description="How often the profile materializer polls the event log."
     )
-    profiler_chunk_events: int = Field(5000, ge=1, description="Events per materializer step.")
-    run_profiler: bool = Field(
+    materializer_chunk_events: int = Field(5000, ge=1, description="Events per materializer step.")
+    run_materializer: bool = Field(
         True, description="Run the profile materializer inside the API process (one holds a lease)."
+    )
+
+    quarantine_retention_days: float = Field(
+        30.0, gt=0, description="Quarantined (invalid) messages are deleted after this long."
     )
 
     models_dir: str = Field(

@@ -33,7 +33,7 @@ def services(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     settings = make_settings(
         backend,
         str(folder),
-        profiler_interval_seconds=0.02,
+        materializer_interval_seconds=0.02,
         models_dir=str(folder / "models"),
         models_check_seconds=0.05,
     )

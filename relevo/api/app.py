@@ -12,7 +12,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relevo import __version__
 from relevo.api.responses import JSON
-from relevo.api.routes import accounts, catalog, health, profiles, recommendations, tracking
+from relevo.api.routes import (
+    accounts,
+    catalog,
+    health,
+    identity_links,
+    profiles,
+    recommendations,
+    tracking,
+)
 from relevo.api.timing import ServerTiming
 from relevo.errors import RelevoError
 from relevo.services import Services
@@ -33,12 +41,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.writer.start()
-        background = services.background() if settings.run_profiler else None
+        background = services.background() if settings.run_materializer else None
         if background is not None:
             background.start()
+        erasures = services.erasure_watcher()
+        erasures.start()
         try:
             yield
         finally:
+            erasures.stop()
             if background is not None:
                 background.stop()
             services.writer.stop()
@@ -96,6 +107,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(tracking.router)
     app.include_router(profiles.router)
     app.include_router(accounts.router)
+    app.include_router(identity_links.router)
     app.include_router(catalog.router)
     app.include_router(recommendations.router)
     app.include_router(health.router)

@@ -65,10 +65,10 @@ def serve(
             serve_one(host, port)
             return
         background = None
-        if services.settings.run_profiler:
+        if services.settings.run_materializer:
             # The supervisor process is idle: it folds events into profiles, so no worker
             # shares its interpreter lock with the materializer.
-            os.environ["RELEVO_RUN_PROFILER"] = "false"
+            os.environ["RELEVO_RUN_MATERIALIZER"] = "false"
             tune_for_server()
             background = services.background()
             background.start()

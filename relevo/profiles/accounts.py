@@ -27,15 +27,23 @@ class Member:
     computed: dict[str, Any]
 
 
+MAX_GROUP_CALLS = 20_000  # the latest calls an account is folded from
+MAX_MEMBERS = 10_000  # members read for the totals and the member pages
+
+
 def account_view(
     group_id: str,
     calls: list[GroupCall],
     members: list[Member],
-    limit: int,
+    page: tuple[int, int],
     now_ms: int,
     thresholds: LifecycleThresholds,
+    complete: bool = True,
 ) -> dict[str, Any]:
-    """``calls`` in time order; ``members`` are the profiles the calls belong to."""
+    """``calls`` in time order; ``members`` are the profiles the calls belong to; ``page`` is
+    (offset, size) into the members, most recently seen first. ``complete``: the calls and
+    members were all read (a very large account is folded from its latest ones)."""
+    offset, size = page
     folded: dict[str, Any] = {}
     joined: dict[int, int] = {}
     for call in calls:
@@ -49,6 +57,8 @@ def account_view(
         "first_seen": iso(account["first_seen"]),
         "last_seen": iso(account["last_seen"]),
         "members_total": len(members),
+        "complete": complete,
+        "next_cursor": str(offset + size) if offset + size < len(members) else None,
         "totals": {
             "orders": sum(int(m.computed.get("orders", 0)) for m in members),
             "revenue": round(sum(float(m.computed.get("revenue", 0.0)) for m in members), 2),
@@ -65,6 +75,6 @@ def account_view(
                 "revenue": round(float(m.computed.get("revenue", 0.0)), 2),
                 "lifecycle_stage": lifecycle_stage(m.computed, now_ms, thresholds),
             }
-            for m in members[:limit]
+            for m in members[offset : offset + size]
         ],
     }

@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 from relevo.errors import RelevoError
 
+MAX_EVENTS_COUNTED = 10_000  # examined per request; beyond, a count says it is not exact
+DAY_MS = 86_400_000
 OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists")
 _MISSING = object()
 
@@ -87,3 +91,32 @@ def count_matching(events: Iterable[dict[str, Any]], conditions: dict[str, Any])
         if matches(properties if isinstance(properties, dict) else {}, conditions):
             total += 1
     return total
+
+
+def parse_conditions(text: str | None) -> dict[str, Any]:
+    """Conditions as the API receives them: JSON text, validated."""
+    if not text:
+        return {}
+    try:
+        return validate_conditions(orjson.loads(text))
+    except orjson.JSONDecodeError:
+        raise InvalidCondition("'where' is not valid JSON") from None
+
+
+def session_start(computed: dict[str, Any], now_ms: int, timeout_ms: int) -> int:
+    """When the person's current session began; a session that timed out has ended, so "this
+    session" starts now and holds nothing yet."""
+    started = computed.get("session_started_at")
+    last_seen = computed.get("last_seen") or 0
+    return int(started) if started is not None and now_ms - last_seen <= timeout_ms else now_ms
+
+
+def window_start(
+    computed: dict[str, Any], now_ms: int, days: float | None, session: bool, timeout_ms: int
+) -> int | None:
+    """The earliest event time a count covers: the last ``days``, this session, both (the
+    later bound), or everything (None)."""
+    since = None if days is None else now_ms - int(days * DAY_MS)
+    if session:
+        since = max(since or 0, session_start(computed, now_ms, timeout_ms))
+    return since

@@ -12,12 +12,13 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from relevo.catalog.product import Product
 from relevo.catalog.seen import products_in_event
 from relevo.profiles.records import Head, ProfileRow, ProfileSource, ProfileUpdate, StoredEvent
-from relevo.profiles.state import ProfileRules, apply_event
+from relevo.profiles.state import ProfileRules, apply_event, record_overflow
 from relevo.profiles.traits import TraitChange, apply_traits
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,12 @@ def _fold(row: ProfileRow, events: list[StoredEvent], rules: ProfileRules) -> li
         traits = record.payload.get("traits")
         if record.type == "identify" and isinstance(traits, dict):
             changes += apply_traits(
-                row.traits, row.trait_times, traits, record.timestamp, stored.message_id
+                row.traits,
+                row.trait_times,
+                traits,
+                record.timestamp,
+                stored.message_id,
+                on_overflow=lambda: record_overflow(row.computed, "traits"),
             )
     return changes
 
@@ -180,12 +186,23 @@ class Materializer:
             self.store.release_lease()
 
 
-class MaterializerThread:
-    """Runs the materializer in the background of a server process while it holds the lease."""
+HOUSEKEEPING_SECONDS = 600.0
 
-    def __init__(self, materializer: Materializer, interval: float) -> None:
+
+class MaterializerThread:
+    """Runs the materializer in the background of a server process while it holds the lease,
+    and, every ten minutes, the database's housekeeping (one process does it: the holder)."""
+
+    def __init__(
+        self,
+        materializer: Materializer,
+        interval: float,
+        housekeeping: Callable[[], None] | None = None,
+    ) -> None:
         self.materializer = materializer
         self.interval = interval
+        self.housekeeping = housekeeping
+        self._last_housekeeping = -1e18
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="relevo-profiles", daemon=True)
 
@@ -207,9 +224,20 @@ class MaterializerThread:
                         continue
                     self.materializer.reset_cache()
                 result = self.materializer.step()
+                self._housekeep()
                 if result.events == 0 and result.rebuilt == 0:
                     self._stop.wait(self.interval)
             except Exception:
                 log.exception("profile materializer step failed; retrying")
                 store.release_lease()
                 self._stop.wait(1.0)
+
+    def _housekeep(self) -> None:
+        now = time.monotonic()
+        if self.housekeeping is None or now - self._last_housekeeping < HOUSEKEEPING_SECONDS:
+            return
+        self._last_housekeeping = now
+        try:
+            self.housekeeping()
+        except Exception:
+            log.exception("housekeeping failed; it runs again in ten minutes")

@@ -4,7 +4,7 @@ implements it for SQLite and PostgreSQL; the domain never imports storage)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from relevo.catalog.product import Product
@@ -53,6 +53,9 @@ class Person:
     computed: dict[str, Any]
     merged_ids: list[int]
     identities: list[dict[str, Any]]
+    # Identities this person's messages asserted through a public key without proof (the
+    # latest ones): shown to the shop, never used to link or read.
+    claims: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def all_ids(self) -> list[int]:

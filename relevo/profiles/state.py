@@ -37,6 +37,14 @@ INTEREST_WEIGHTS = {
 }
 MAX_INTERESTS = 50
 MAX_GROUPS = 20  # accounts (Segment `group` calls) kept per person, most recently seen first
+MAX_EVENT_NAMES = 500  # distinct event names counted per person; more are counted as overflow
+MAX_GROUP_TRAITS = 200  # traits kept per account
+
+
+def record_overflow(state: dict[str, Any], what: str, by: int = 1) -> None:
+    """A cap was reached: what did not fit is counted, never silently lost."""
+    limits = state.setdefault("overflow", {})
+    limits[what] = limits.get(what, 0) + by
 
 
 @dataclass(frozen=True)
@@ -194,6 +202,9 @@ def apply_group(state: dict[str, Any], payload: dict[str, Any], ts: int) -> None
     if isinstance(traits, dict):
         values, times = group["traits"], group.setdefault("times", {})
         for name, value in traits.items():
+            if name not in values and len(values) >= MAX_GROUP_TRAITS:
+                record_overflow(state, "group_traits")
+                continue
             if ts >= times.get(name, ts):
                 values[name], times[name] = value, ts
     group["first_seen"] = min(group["first_seen"], ts)
@@ -206,7 +217,10 @@ def _apply_track(
     state: dict[str, Any], name: str, properties: dict[str, Any], ts: int, rules: ProfileRules
 ) -> None:
     counts = state.setdefault("event_counts", {})
-    counts[name] = counts.get(name, 0) + 1
+    if name in counts or len(counts) < MAX_EVENT_NAMES:
+        counts[name] = counts.get(name, 0) + 1
+    else:
+        record_overflow(state, "event_names")
     counted = COUNTED_EVENTS.get(name)
     if counted is not None:
         _count(state, counted)

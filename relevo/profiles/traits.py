@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,16 +16,24 @@ class TraitChange:
     message_id: str | None
 
 
+MAX_TRAITS = 500  # per person; a trait past the cap is counted as overflow, not stored
+
+
 def apply_traits(
     traits: dict[str, Any],
     trait_times: dict[str, int],
     incoming: dict[str, Any],
     timestamp: int,
     message_id: str | None,
+    on_overflow: Callable[[], None] | None = None,
 ) -> list[TraitChange]:
     """Apply ``incoming`` traits sent at ``timestamp``; older values never overwrite newer."""
     changes = []
     for key, value in incoming.items():
+        if key not in traits and len(traits) >= MAX_TRAITS:
+            if on_overflow is not None:
+                on_overflow()
+            continue
         if timestamp < trait_times.get(key, -1):
             continue
         trait_times[key] = timestamp

@@ -67,6 +67,8 @@ def computed_view(
         "first_touch": computed.get("first_touch"),
         "current_session_touch": computed.get("session_touch"),
         "event_counts": computed.get("event_counts", {}),
+        # What did not fit under the per-person caps (event names, traits, account traits).
+        "overflow": computed.get("overflow", {}),
         "groups": [
             {
                 "group_id": group_id,
@@ -97,6 +99,16 @@ def profile_view(
             for i in person.identities
         ],
         "merged_profile_ids": person.merged_ids,
+        "claimed_identities": [
+            {
+                "kind": c["kind"],
+                "value": c["value"],
+                "reason": c["reason"],
+                "message_id": c["message_id"],
+                "first_seen": iso(c["first_seen_ms"]),
+            }
+            for c in person.claims
+        ],
         "traits": traits,
         "preferences": declared_preferences(traits),
         "consent": consent,

@@ -28,16 +28,17 @@ class AccountStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def group_calls(self, workspace_id: int, group_id: str) -> list[GroupCall]:
+    def group_calls(self, workspace_id: int, group_id: str, limit: int) -> list[GroupCall]:
+        """The latest ``limit`` calls naming the group, in time order."""
         expression = GROUP_ID_SQL["sqlite" if self.db.is_sqlite else "postgresql"]
         query = text(
             "SELECT profile_id, timestamp, seq, payload FROM events "
             f"WHERE workspace_id = :w AND type = 'group' AND ({expression}) = :g "
-            "ORDER BY timestamp, seq"
+            "ORDER BY timestamp DESC, seq DESC LIMIT :n"
         ).columns(t.events.c.profile_id, t.events.c.timestamp, t.events.c.seq, t.events.c.payload)
         with self.db.read() as conn:
-            rows = conn.execute(query, {"w": workspace_id, "g": group_id}).all()
-        return [GroupCall(r[0], r[1], r[2], r[3]) for r in rows]
+            rows = conn.execute(query, {"w": workspace_id, "g": group_id, "n": limit}).all()
+        return [GroupCall(r[0], r[1], r[2], r[3]) for r in reversed(rows)]
 
     def members(self, workspace_id: int, profile_ids: list[int]) -> list[Member]:
         if not profile_ids:

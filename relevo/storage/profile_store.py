@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import IO, Any
 
 import orjson
@@ -105,6 +106,8 @@ class ProfileStore:
         return False
 
     def holds_lease(self) -> bool:
+        if self._lock_conn is not None and (self._lock_conn.closed or self._lock_conn.invalidated):
+            self.release_lease()  # the connection (and with it the advisory lock) is gone
         return self._lock_file is not None or self._lock_conn is not None
 
     def release_lease(self) -> None:
@@ -113,8 +116,11 @@ class ProfileStore:
             self._lock_file.close()
             self._lock_file = None
         if self._lock_conn is not None:
-            self._lock_conn.close()  # closing the session releases the advisory lock
-            self._lock_conn = None
+            conn, self._lock_conn = self._lock_conn, None
+            try:
+                conn.close()  # closing the session releases the advisory lock
+            except Exception:
+                conn.invalidate()
 
     # -- reads ------------------------------------------------------------------------------
     def checkpoint(self) -> int:
@@ -218,7 +224,11 @@ class ProfileStore:
             )
             for u in updates
         ]
-        with self.db.write(derived=True) as conn:
+        with self._writing() as conn:
+            alive = self._lock_existing(conn, [u.row.id for u in updates])
+            if len(alive) < len(updates):  # erased meanwhile: nothing of theirs is written back
+                updates = [u for u in updates if u.row.id in alive]
+                rows = [r for r in rows if r[-1] in alive]
             if rows and self.db.is_sqlite:
                 # Driver-level executemany: SQLAlchemy's per-row parameter processing costs more
                 # than the UPDATE itself at thousands of profiles per step.
@@ -270,6 +280,32 @@ class ProfileStore:
             for workspace_id, products in (seen_products or {}).items():
                 self._catalog.add_seen_in_events(conn, workspace_id, products, now_ms)
             self._set_checkpoint(conn, checkpoint)
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """The materializer's write transaction. On PostgreSQL it runs on the connection that
+        holds the lease: if that connection drops, the server releases the advisory lock (and
+        another process may take over), and this transaction fails instead of writing."""
+        if self.db.is_sqlite or self._lock_conn is None:
+            with self.db.write(derived=True) as conn:
+                yield conn
+            return
+        with self._lock_conn.begin():
+            yield self._lock_conn
+
+    def _lock_existing(self, conn: Connection, profile_ids: list[int]) -> set[int]:
+        """The profiles still there, share-locked until commit on PostgreSQL: an erasure
+        deletes them either before (they are absent here) or after this step's commit (and
+        then deletes what it wrote). SQLite's write lock already serialises the two."""
+        if not profile_ids:
+            return set()
+        alive: set[int] = set()
+        for condition in self._id_conditions(profile_ids):
+            query = select(t.profiles.c.id).where(condition).order_by(t.profiles.c.id)
+            if not self.db.is_sqlite:
+                query = query.with_for_update(read=True)
+            alive.update(conn.execute(query).scalars())
+        return alive
 
     def _set_checkpoint(self, conn: Connection, position: int) -> None:
         c = t.checkpoints.c

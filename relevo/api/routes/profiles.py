@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 
 from relevo.api.auth import SecretWorkspace
 from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
 from relevo.errors import NotFound, RelevoError
 from relevo.identity.identities import normalise_lookup
-from relevo.profiles.event_counts import count_matching, validate_conditions
+from relevo.profiles.event_counts import (
+    MAX_EVENTS_COUNTED,
+    count_matching,
+    parse_conditions,
+    window_start,
+)
 from relevo.profiles.records import Person
 from relevo.profiles.view import iso, profile_view
 from relevo.services import Services
@@ -25,7 +32,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or unknown secret key"},
     404: {"description": "No profile has this identity"},
 }
-DAY_MS = 86_400_000
+MAX_PAGE = 1000
 
 
 def _person(services: Services, workspace: Workspace, kind: str, value: str) -> Person:
@@ -59,110 +66,177 @@ def get_profile(kind: str, value: str, workspace: SecretWorkspace, services: Ser
     return JSON(profile_view(person, _now_ms(), services.rules, services.lifecycle))
 
 
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}")]
+Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
+
+
+def _cursor(cursor: str | None, parts: int) -> tuple[int, ...] | None:
+    if not cursor:
+        return None
+    try:
+        values = tuple(int(part) for part in cursor.split(":"))
+    except ValueError:
+        values = ()
+    if len(values) != parts:
+        raise RelevoError("cursor must be the next_cursor value of a previous page")
+    return values
+
+
 @router.get("/{kind}/{value}/events", responses=_RESPONSES, summary="Timeline, newest first")
 def get_events(
     kind: str,
     value: str,
     workspace: SecretWorkspace,
     services: ServicesDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    limit: PageSize = 100,
+    cursor: Cursor = None,
 ) -> JSON:
     person = _person(services, workspace, kind, value)
-    before = None
-    if cursor:
-        try:
-            ts, seq = (int(part) for part in cursor.split(":"))
-        except ValueError:
-            raise RelevoError("cursor must be the next_cursor value of a previous page") from None
-        before = (ts, seq)
-    rows = services.people.events(person, limit, before)
+    before = _cursor(cursor, 2)
+    rows = services.people.events(person, limit, before)  # type: ignore[arg-type]
     next_cursor = f"{rows[-1]['timestamp']}:{rows[-1]['seq']}" if len(rows) == limit else None
     return JSON({"events": [_event_view(r) for r in rows], "next_cursor": next_cursor})
 
 
-@router.get("/{kind}/{value}/merges", responses=_RESPONSES, summary="Merge history")
-def get_merges(kind: str, value: str, workspace: SecretWorkspace, services: ServicesDep) -> JSON:
+@router.get("/{kind}/{value}/merges", responses=_RESPONSES, summary="Merge history, oldest first")
+def get_merges(
+    kind: str,
+    value: str,
+    workspace: SecretWorkspace,
+    services: ServicesDep,
+    limit: PageSize = 100,
+    cursor: Cursor = None,
+) -> JSON:
     person = _person(services, workspace, kind, value)
-    merges = services.people.merges(person)
+    after = _cursor(cursor, 1)
+    merges = services.people.merges(person, limit, after[0] if after else None)
+    next_cursor = str(merges[-1]["id"]) if len(merges) == limit else None
     for merge in merges:
         merge["created_at"] = iso(merge["created_at"])
-    return JSON({"profile_id": person.profile_id, "merges": merges})
+        del merge["id"]
+    return JSON({"profile_id": person.profile_id, "merges": merges, "next_cursor": next_cursor})
 
 
 @router.get("/{kind}/{value}/traits/history", responses=_RESPONSES, summary="Trait changes")
 def get_trait_history(
-    kind: str, value: str, workspace: SecretWorkspace, services: ServicesDep
+    kind: str,
+    value: str,
+    workspace: SecretWorkspace,
+    services: ServicesDep,
+    limit: PageSize = 100,
+    cursor: Cursor = None,
 ) -> JSON:
     person = _person(services, workspace, kind, value)
-    changes = services.people.trait_history(person)
+    after = _cursor(cursor, 2)
+    changes = services.people.trait_history(person, limit, after)  # type: ignore[arg-type]
+    next_cursor = (
+        f"{changes[-1]['timestamp']}:{changes[-1]['id']}" if len(changes) == limit else None
+    )
     for change in changes:
         change["timestamp"] = iso(change["timestamp"])
-    return JSON({"changes": changes})
+        del change["id"]
+    return JSON({"changes": changes, "next_cursor": next_cursor})
 
 
 @router.get(
     "/{kind}/{value}/event-count",
     responses=_RESPONSES,
-    summary="Exact count of events named X (with property conditions) in a window or session",
+    summary="Count of events named X (with property conditions) in a window or this session",
 )
 def get_event_count(
     kind: str,
     value: str,
     workspace: SecretWorkspace,
     services: ServicesDep,
-    event: Annotated[str, Query(description="event name, e.g. 'Product Viewed'")],
-    days: Annotated[float | None, Query(gt=0, description="only the last N days")] = None,
+    event: Annotated[str, Query(max_length=255, description="event name, e.g. 'Product Viewed'")],
+    days: Annotated[
+        float | None, Query(gt=0, le=36_500, description="only the last N days")
+    ] = None,
     session: Annotated[bool, Query(description="only the current session")] = False,
     where: Annotated[
-        str | None, Query(description='JSON conditions, e.g. {"price":{"$gte":50}}')
+        str | None,
+        Query(max_length=4000, description='JSON conditions, e.g. {"price":{"$gte":50}}'),
     ] = None,
 ) -> JSON:
+    """Exact up to the latest 10,000 events of that name in the window; beyond that the count
+    says `"exact": false` (behaviour counters that need no scan come with audiences)."""
     person = _person(services, workspace, kind, value)
-    conditions: dict[str, Any] = {}
-    if where:
-        try:
-            conditions = validate_conditions(orjson.loads(where))
-        except orjson.JSONDecodeError:
-            raise RelevoError("'where' is not valid JSON") from None
-    since = None
+    conditions = parse_conditions(where)
     now = _now_ms()
-    if days is not None:
-        since = now - int(days * DAY_MS)
-    if session:
-        started = person.computed.get("session_started_at")
-        last_seen = person.computed.get("last_seen") or 0
-        timeout = services.rules.session_timeout_ms
-        # A session that timed out has no events "in this session" any more.
-        session_start = started if started is not None and now - last_seen <= timeout else now
-        since = max(since or 0, session_start)
-    rows = services.people.events(person, 1_000_000, name=event, since_ms=since)
-    count = count_matching((r["payload"] for r in rows), conditions)
-    return JSON({"event": event, "count": count, "since": iso(since), "conditions": conditions})
-
-
-@router.get(
-    "/{kind}/{value}/export", responses=_RESPONSES, summary="GDPR export: everything stored"
-)
-def export(kind: str, value: str, workspace: SecretWorkspace, services: ServicesDep) -> JSON:
-    person = _person(services, workspace, kind, value)
-    people = services.people
+    since = window_start(person.computed, now, days, session, services.rules.session_timeout_ms)
+    rows = services.people.events(person, MAX_EVENTS_COUNTED + 1, name=event, since_ms=since)
+    exact = len(rows) <= MAX_EVENTS_COUNTED
+    count = count_matching((r["payload"] for r in rows[:MAX_EVENTS_COUNTED]), conditions)
     return JSON(
         {
-            "exported_at": iso(_now_ms()),
-            "profile": profile_view(person, _now_ms(), services.rules, services.lifecycle),
-            "events": [_event_view(r) for r in people.events(person, 10_000_000)],
-            "merges": people.merges(person),
-            "trait_history": people.trait_history(person),
-            "quarantined_messages": people.quarantined(person),
+            "event": event,
+            "count": count,
+            "exact": exact,
+            "since": iso(since),
+            "conditions": conditions,
         }
     )
 
 
-@router.delete("/{kind}/{value}", summary="GDPR erase: delete the person and all their data")
-def erase(kind: str, value: str, workspace: SecretWorkspace, services: ServicesDep) -> JSON:
+@router.get(
+    "/{kind}/{value}/export",
+    responses={
+        **_RESPONSES,
+        200: {"content": {"application/x-ndjson": {}}, "description": "One JSON record a line"},
+    },
+    response_class=StreamingResponse,
+    summary="GDPR export: everything stored, streamed as NDJSON",
+)
+def export(kind: str, value: str, workspace: SecretWorkspace, services: ServicesDep) -> Any:
+    """One JSON object a line, `{"record": kind, "data": {...}}`: first `export` (when), then
+    `profile` (each of the person's profiles, as stored, and `profile_view` as the API shows
+    it), `identity`, `event`, `merge`, `trait_change`, `claim_made` (identities their
+    messages asserted without proof), `claim_naming_them` (other visitors' messages that
+    claimed to be them) and `quarantined_message`. Streamed: any size, constant memory."""
+    person = _person(services, workspace, kind, value)
+    now = _now_ms()
+    view = profile_view(person, now, services.rules, services.lifecycle)
+
+    def lines() -> Iterator[bytes]:
+        yield _line("export", {"exported_at": iso(now), "profile_id": person.profile_id})
+        yield _line("profile_view", view)
+        for record, data in services.people.export_records(person):
+            yield _line(record, data)
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+def _line(record: str, data: dict[str, Any]) -> bytes:
+    return orjson.dumps({"record": record, "data": data}, option=orjson.OPT_APPEND_NEWLINE)
+
+
+@router.delete(
+    "/{kind}/{value}",
+    responses=_RESPONSES,
+    summary="GDPR erase: delete the person and all their data, trained models included",
+)
+def erase(
+    kind: str,
+    value: str,
+    workspace: SecretWorkspace,
+    services: ServicesDep,
+    suppress: Annotated[
+        bool,
+        Query(
+            description="Also keep a keyed hash of their identities so that later messages "
+            "naming them are refused and counted, never stored (Segment's SUPPRESS_WITH_DELETE)"
+        ),
+    ] = False,
+) -> JSON:
     identity = normalise_lookup(kind, value)
     if identity is None:
         raise RelevoError(f"{value!r} is not a valid {kind}")
-    deleted = services.people.erase(workspace.id, identity)
-    return JSON({"erased": deleted["profiles"] > 0, "deleted": deleted})
+    erased = services.erase(workspace.id, identity, suppress)
+    return JSON(
+        {
+            "erased": bool(erased.profile_ids),
+            "deleted": erased.deleted,
+            "suppressed_identities": erased.suppressed,
+            "model_versions_rewritten": erased.models_rewritten,
+        }
+    )
