@@ -113,6 +113,29 @@ def test_contract_save_load_and_batching(
             assert isinstance(model.explain(q, int(item)), str)
 
 
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_contract_a_forgotten_person_is_scored_as_a_stranger_and_stays_forgotten(
+    name: str, shop: tuple[Interactions, ItemTable], tmp_path: Path
+) -> None:
+    """Whatever a model keeps of a trained person goes with `forget_users`; the user index
+    space stays (everyone else keeps their index), and a saved model stays forgotten."""
+    data, items = shop
+    model: Recommender = MODELS[name]()
+    model.fit(data, items)
+    as_them = _query(data, ["a1"], Kind.PURCHASE, user=0)
+    stranger = _query(data, ["a1"], Kind.PURCHASE)
+    someone_else = _query(data, ["b1"], user=1)
+    before = model.score(someone_else)
+    model.forget_users(np.asarray([0], dtype=np.int64))
+    model.forget_users(np.asarray([0, data.n_users + 5], dtype=np.int64))  # again; out of range
+    np.testing.assert_array_equal(model.score(as_them), model.score(stranger))
+    if name != "session":  # other visits were compared with the forgotten person's sessions
+        np.testing.assert_array_equal(model.score(someone_else), before)
+    model.save(tmp_path)
+    again = type(model).load(tmp_path)
+    np.testing.assert_array_equal(again.score(as_them), again.score(stranger))
+
+
 @pytest.mark.parametrize("name", ["ease", "item_knn", "ials", "for_you", "similar", "session"])
 def test_people_of_one_group_get_that_groups_items(
     name: str, shop: tuple[Interactions, ItemTable]

@@ -3,6 +3,7 @@ the recommenders, write versioned models (the running server swaps to them by it
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from rich.table import Table
 from relevo.errors import RelevoError
 from relevo.offline.report import bar_chart, rich_table, write_csv
 from relevo.offline.suite import SuiteResult, evaluate_suite
+from relevo.recs.bundle import Bundle
 from relevo.recs.data import CatalogItem
+from relevo.recs.forgetting import Erasures, forget_erased_since
 from relevo.recs.strategies import STRATEGIES
 from relevo.recs.training import interactions_and_items, train_bundle
 from relevo.services import Services
@@ -36,7 +39,15 @@ def catalog_items(services: Services, workspace_id: int) -> list[CatalogItem]:
     return services.catalog.training_items(workspace_id)
 
 
-def train_workspace(services: Services, workspace: Workspace, progress: Progress) -> Trained:
+def train_workspace(
+    services: Services,
+    workspace: Workspace,
+    progress: Progress,
+    erasures: Erasures | None = None,
+) -> Trained:
+    """Train and publish a new model version. With `erasures`, people erased while it trained
+    (after their events were read) are forgotten before it is published."""
+    started_ms = int(time.time() * 1000)  # before the events are read
     reading = progress.add_task(f"{workspace.name}: reading events", total=None)
     frame = InteractionStore(services.db).training_frame(
         workspace.id, lambda n: progress.advance(reading, n)
@@ -46,7 +57,16 @@ def train_workspace(services: Services, workspace: Workspace, progress: Progress
     store = services.models
     names = [name for name, spec in STRATEGIES.items() if spec.model_key == name]
     fitting = progress.add_task(f"{workspace.name}: training", total=len(names))
-    with store.new_version(workspace.id) as (version, folder):
+    bundle: Bundle | None = None
+
+    def forget_erased(folder: Path) -> None:
+        # Under the store's lock: an erasure recorded after this look rewrites the version.
+        if erasures is None or bundle is None:
+            return
+        if forget_erased_since(bundle, erasures, workspace.id, started_ms):
+            bundle.replace_saved(folder)
+
+    with store.new_version(workspace.id, before_publish=forget_erased) as (version, folder):
         bundle = train_bundle(
             data,
             items,
@@ -64,7 +84,7 @@ def train_workspace(services: Services, workspace: Workspace, progress: Progress
         store.path_of(workspace.id, version),
         len(data),
         len(items),
-        len(bundle.user_ids),
+        sum(1 for user in bundle.user_ids if user),
         bundle.stats["fit_seconds"],
     )
 

@@ -60,6 +60,22 @@ def row_of(matrix: sp.csr_matrix, r: int) -> tuple[np.ndarray, np.ndarray]:
     return matrix.indices[start:end], matrix.data[start:end]
 
 
+def without_rows(matrix: sp.csr_matrix, rows: npt.NDArray[np.int64]) -> sp.csr_matrix:
+    """A copy of a CSR matrix with the given rows emptied (their entries gone, not stored as
+    zeros); the other rows keep their values exactly. A copy, not an edit in place: a request
+    reading the old matrix meanwhile keeps a consistent one."""
+    drop = np.zeros(matrix.shape[0], dtype=bool)
+    rows = np.asarray(rows, dtype=np.int64)
+    drop[rows[(rows >= 0) & (rows < matrix.shape[0])]] = True
+    lengths = np.diff(matrix.indptr)
+    keep = ~np.repeat(drop, lengths)
+    indptr = np.zeros_like(matrix.indptr)
+    np.cumsum(np.where(drop, 0, lengths), out=indptr[1:])
+    return sp.csr_matrix(
+        (matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape, dtype=matrix.dtype
+    )
+
+
 def prune_rows(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """Keep the k largest entries of each row (neighbour lists stay small at 50,000 items)."""
     matrix = sp.csr_matrix(matrix, dtype=np.float32)

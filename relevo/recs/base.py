@@ -5,6 +5,11 @@ history as it is now (including events of the last second), so a model never nee
 person to have been in the training data. Scores come back for the whole catalog; the caller
 (serving, evaluation) removes exclusions and takes the top k, so all strategies are ranked and
 filtered the same way.
+
+A GDPR erasure reaches trained models through `forget_users`: models that keep something of one
+person (their row of the people x items matrix, their purchases, their sessions) drop it; models
+that keep only item-level statistics (co-occurrence, popularity, item factors) have nothing of
+one person to drop and keep the default (relevo.recs.forgetting lists which is which).
 """
 
 from __future__ import annotations
@@ -58,6 +63,12 @@ class Recommender(ABC):
         if not queries:
             return np.zeros((0, 0), dtype=np.float32)
         return np.vstack([self.score(q) for q in queries]).astype(np.float32)
+
+    def forget_users(self, users: npt.NDArray[np.int64]) -> None:
+        """Drop what the model keeps of these people (user indexes of its training data), in
+        memory; `save` then writes the model without them. The user index space stays as it
+        is. By default there is nothing to drop: the model keeps item-level statistics only."""
+        return
 
     def explain(self, query: Query, item: int) -> str:
         """A short machine-readable reason, e.g. 'bought_together:SKU123'."""

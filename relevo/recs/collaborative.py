@@ -1,12 +1,17 @@
 """Collaborative models over the people x items matrix: EASE, item-kNN (cosine) and iALS
 (the `implicit` library). Each scores from the query's history vector, so a visitor who was
-not in the training data (or did something a second ago) is scored all the same."""
+not in the training data (or did something a second ago) is scored all the same.
+
+What is personal: `user_rows`, each trained person's row of the people x items matrix, which
+`forget_users` empties. The item-item weights (EASE), neighbour lists (item-kNN) and item
+factors (iALS) are item-level statistics over everyone and stay until the next training."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
@@ -18,6 +23,7 @@ from relevo.recs._arrays import (
     prune_rows,
     row_of,
     save_arrays,
+    without_rows,
 )
 from relevo.recs.base import Query, Recommender, Scores
 from relevo.recs.data import Interactions, ItemTable
@@ -93,6 +99,10 @@ class EASE(Recommender):
         scores[:, self.kept] = history @ self.weights
         return scores
 
+    def forget_users(self, users: npt.NDArray[np.int64]) -> None:
+        """Empties their rows of the training matrix; the item-item weights stay."""
+        self.user_rows = without_rows(self.user_rows, users)
+
     def save(self, directory: Path) -> None:
         params = {"l2": self.l2, "max_items": self.max_items, "half_life_days": self.half_life_days}
         save_arrays(
@@ -151,6 +161,10 @@ class ItemKNN(Recommender):
             rows.append(vector)
         history = sp.csr_matrix(np.vstack(rows))
         return np.asarray((history @ self.similarity.T).todense(), dtype=np.float32)
+
+    def forget_users(self, users: npt.NDArray[np.int64]) -> None:
+        """Empties their rows of the training matrix; the neighbour lists stay."""
+        self.user_rows = without_rows(self.user_rows, users)
 
     def save(self, directory: Path) -> None:
         save_arrays(
@@ -238,6 +252,10 @@ class ALS(Recommender):
         # Sparse histories: no catalog-length vector per person on the serving path.
         users = np.vstack([self._user_vector(*self._sparse_history(q)) for q in queries])
         return users @ self.item_factors.T
+
+    def forget_users(self, users: npt.NDArray[np.int64]) -> None:
+        """Empties their rows of the training matrix; the item factors stay."""
+        self.user_rows = without_rows(self.user_rows, users)
 
     def save(self, directory: Path) -> None:
         params = {

@@ -10,6 +10,9 @@ validation split of the shop's own data (the last 10% of its purchases), then th
 models are refitted on everything. The same rule runs on every shop; nothing is tuned by hand
 per dataset. Items the person bought in the last `just_bought_days` are left out when the data shows
 they are not re-bought (at least 10 buyers, under 10% of them buying again).
+
+What is personal: the repeat part's purchases and the collaborative part's rows of the people x
+items matrix, both dropped by `forget_users`; popularity and the chosen weights are not.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from relevo.offline.scoring import evaluate_split, fits_split, queries
 from relevo.offline.split import temporal_split
@@ -109,6 +113,10 @@ class _Blend(Recommender):
         )
         return items[not_rebought]
 
+    def forget_users(self, users: npt.NDArray[np.int64]) -> None:
+        for part in (self.repeat, self.collaborative, self.popular):
+            part.forget_users(users)
+
     def explain(self, query: Query, item: int) -> str:
         if self.repeat_weight > 0 and self.repeat.has_bought(query, item):
             return "buy_again"
@@ -193,6 +201,10 @@ class ForYou(Recommender):
     def explain(self, query: Query, item: int) -> str:
         assert self.blend is not None, "fit or load first"
         return self.blend.explain(query, item)
+
+    def forget_users(self, users: npt.NDArray[np.int64]) -> None:
+        if self.blend is not None:
+            self.blend.forget_users(users)
 
     def save(self, directory: Path) -> None:
         assert self.blend is not None, "fit first"

@@ -1,5 +1,8 @@
 """Buy again: the person's own purchases by frequency with recency decay, weighted by how
-often the item is re-bought at all (a light bulb is; a sofa is not)."""
+often the item is re-bought at all (a light bulb is; a sofa is not).
+
+What is personal: `purchases`, each trained person's decayed purchases (`forget_users` drops
+them). Per-item re-buy rates and buyer counts are item-level statistics over everyone."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from relevo.recs._arrays import DAY_MS, load_arrays, row_of, save_arrays
+from relevo.recs._arrays import DAY_MS, load_arrays, row_of, save_arrays, without_rows
 from relevo.recs.base import Query, Recommender, Scores
 from relevo.recs.data import Interactions, ItemTable, Kind
 
@@ -86,6 +89,9 @@ class BuyAgain(Recommender):
 
     def score(self, query: Query) -> Scores:
         return self.personal(query) * self.rates
+
+    def forget_users(self, users: npt.NDArray[np.int64]) -> None:
+        self.purchases = without_rows(self.purchases, users)
 
     def explain(self, query: Query, item: int) -> str:
         return "buy_again"
