@@ -6,6 +6,7 @@ the API turns any of them into one JSON shape: ``{"error": {"code": ..., "messag
     ├── AuthError (401)         relevo.workspaces: bad or missing key
     ├── Forbidden (403)         relevo.api.auth: a key that may not do this
     ├── ConflictError (409)     relevo.workspaces: name taken
+    ├── RateLimited (429)       relevo.api.ratelimit: a key or client IP over its limit
     ├── Overloaded (503)        relevo.tracking: writer queue full, retry later
     │   └── StoreUnavailable    the database is down, full or locked: retry later
     └── TrackingError (400)     relevo.tracking: PayloadTooLarge 413, InvalidPayload, InvalidMessage

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
+from relevo.api.ratelimit import RateLimits
 from relevo.identity.identities import Identity
 from relevo.profiles.lifecycle import LifecycleThresholds
 from relevo.profiles.materializer import Materializer, MaterializerThread
@@ -33,15 +34,18 @@ from relevo.tracking.writer import IngestWriter
 log = logging.getLogger(__name__)
 
 
-class RateLimitCheck(Protocol):
-    def check(self, key_id: str, client_ip: str | None) -> None:
-        """Raise RateLimited (429) when the key or the client IP is over its limit."""
-        ...
-
-
-class NoRateLimits:
-    def check(self, key_id: str, client_ip: str | None) -> None:
-        return None
+def rate_limits(settings: Settings) -> RateLimits:
+    # Counters are keyed by source id, which is only unique within one database: the prefix
+    # names the installation, so two of them can share a Redis.
+    installation = f"{settings.database_url}|{settings.database_schema or ''}"
+    digest = hashlib.blake2b(installation.encode(), digest_size=6).hexdigest()
+    return RateLimits(
+        redis_url=settings.redis_url,
+        per_key=settings.rate_limit_per_key,
+        per_ip=settings.rate_limit_per_ip,
+        workers=settings.workers,
+        prefix=f"relevo:{digest}",
+    )
 
 
 @dataclass
@@ -59,7 +63,7 @@ class Services:
     models: ModelStore
     catalog: CatalogStore
     recommendations: Recommendations
-    rate_limits: RateLimitCheck
+    rate_limits: RateLimits
     erasures: ErasureStore
     quarantine: QuarantineStore
 
@@ -96,7 +100,7 @@ class Services:
                 stock=catalog,
                 stock_check_seconds=settings.models_check_seconds,
             ),
-            rate_limits=NoRateLimits(),
+            rate_limits=rate_limits(settings),
             erasures=ErasureStore(db, people),
             quarantine=QuarantineStore(db),
         )
@@ -130,6 +134,7 @@ class Services:
 
     def close(self) -> None:
         self.writer.stop()
+        self.rate_limits.close()
         self.materializer.store.release_lease()
         self.db.dispose()
 

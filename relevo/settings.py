@@ -6,14 +6,19 @@ configurations in one process.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from relevo.api.ratelimit import check_limit_setting, check_redis_url
 
 DEFAULT_DATABASE_URL = "sqlite:///relevo.db"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RELEVO_", extra="forbid")
+    # hide_input_in_errors: a rejected Redis or database URL may hold a password.
+    model_config = SettingsConfigDict(
+        env_prefix="RELEVO_", extra="forbid", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         DEFAULT_DATABASE_URL,
@@ -63,6 +68,38 @@ class Settings(BaseSettings):
     recs_history_events: int = Field(
         50, ge=1, description="Latest product events of the visitor read per recommendation."
     )
+
+    redis_url: str | None = Field(
+        None,
+        description="Redis shared by all workers and servers (rate-limit counters): "
+        "redis://host:6379/0. Unset: each process enforces its share, limit / workers.",
+    )
+    rate_limit_per_key: str = Field(
+        "3000/second",
+        description="Requests per write key (limits notation, e.g. '100/second;3000/minute'; "
+        "'' for none). The secret key is not limited.",
+    )
+    rate_limit_per_ip: str = Field(
+        "1000/second",
+        description="Requests per client IP made with a browser key (IPv6: per /64); '' for none.",
+    )
+    workers: int = Field(
+        1, ge=1, description="Worker processes (set by `relevo serve --workers`): the share."
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1,::1",
+        description="Proxies whose X-Forwarded-For is believed for the client IP (never '*').",
+    )
+
+    @field_validator("rate_limit_per_key", "rate_limit_per_ip")
+    @classmethod
+    def _limits(cls, value: str, info: ValidationInfo) -> str:
+        return check_limit_setting(value, f"RELEVO_{str(info.field_name).upper()}")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str | None) -> str | None:
+        return check_redis_url(value, "RELEVO_REDIS_URL")
 
     @property
     def is_sqlite(self) -> bool:

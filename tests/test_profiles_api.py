@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tests.conftest import Api
 
@@ -302,23 +304,40 @@ def test_timeline_pagination(api: Api) -> None:
     assert seen == [f"E{i}" for i in reversed(range(7))]
 
 
+def _export(api: Api, kind: str, value: str) -> dict[str, list[Any]]:
+    response = api.client.get(f"/v1/profiles/{kind}/{value}/export", headers=api.secret_auth)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    records: dict[str, list[Any]] = {}
+    for line in response.text.splitlines():
+        record = json.loads(line)
+        records.setdefault(record["record"], []).append(record["data"])
+    return records
+
+
 def test_gdpr_export_contains_everything(api: Api) -> None:
     api.send("track", event="Product Viewed", anonymousId="gdpr-a", properties={"product_id": "1"})
     api.send("identify", anonymousId="gdpr-a", userId="gdpr-u", traits={"email": "g@example.com"})
-    api.client.post("/v1/track", json={"userId": "gdpr-u"}, headers=api.write_auth)  # quarantined
+    api.client.post("/v1/track", json={"userId": "gdpr-u"}, headers=api.server_auth)  # quarantined
     api.settle()
-    export = api.get("/v1/profiles/email/g@example.com/export")
-    assert export["profile"]["traits"] == {"email": "g@example.com"}
-    assert len(export["events"]) == 2
-    assert len(export["quarantined_messages"]) == 1
-    assert export["trait_history"][0]["new_value"] == "g@example.com"
+    export = _export(api, "email", "g@example.com")
+    assert export["profile_view"][0]["traits"] == {"email": "g@example.com"}
+    assert [p["traits"] for p in export["profile"]] == [{"email": "g@example.com"}]
+    assert len(export["event"]) == 2
+    assert len(export["quarantined_message"]) == 1
+    assert export["trait_change"][0]["new_value"] == "g@example.com"
+    assert {(i["kind"], i["value"]) for i in export["identity"]} == {
+        ("anonymous_id", "gdpr-a"),
+        ("user_id", "gdpr-u"),
+        ("email", "g@example.com"),
+    }
 
 
 def test_gdpr_erase_deletes_everything_and_is_idempotent(api: Api) -> None:
     api.send("track", event="E", anonymousId="erase-a")
     api.send("identify", userId="erase-u")
     api.send("identify", anonymousId="erase-a", userId="erase-u", traits={"email": "e@example.com"})
-    api.client.post("/v1/track", json={"anonymousId": "erase-a"}, headers=api.write_auth)
+    api.client.post("/v1/track", json={"anonymousId": "erase-a"}, headers=api.server_auth)
     api.send("identify", userId="keep-me")
     api.settle()
     first = api.client.delete("/v1/profiles/email/e@example.com", headers=api.secret_auth).json()
@@ -329,7 +348,9 @@ def test_gdpr_erase_deletes_everything_and_is_idempotent(api: Api) -> None:
         "events": 3,
         "trait_changes": 1,
         "merges": 1,
+        "claims": 0,
         "quarantined_messages": 1,
+        "messages_claiming_them": 0,
     }
     for kind, value in [
         ("user_id", "erase-u"),

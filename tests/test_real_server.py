@@ -377,7 +377,9 @@ def test_new_model_versions_swap_in_under_load_without_failed_requests(
     server = RealServer(settings, workers=2)
     try:
         posted = httpx.post(
-            f"{server.url}/v1/batch", json={"batch": _orders(30)}, headers=_basic(keys["server_write_key"])
+            f"{server.url}/v1/batch",
+            json={"batch": _orders(30)},
+            headers=_basic(keys["server_write_key"]),
         )
         assert posted.status_code == 200, posted.text
         train()

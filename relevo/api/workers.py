@@ -36,7 +36,17 @@ def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket
 
 
 def _config() -> uvicorn.Config:
-    return uvicorn.Config(ASGI_FACTORY, factory=True, log_level="warning", access_log=False)
+    from relevo.settings import Settings
+
+    return uvicorn.Config(
+        ASGI_FACTORY,
+        factory=True,
+        log_level="warning",
+        access_log=False,
+        # The client IP (rate limits) from X-Forwarded-For only when a trusted proxy sent it.
+        proxy_headers=True,
+        forwarded_allow_ips=Settings().forwarded_allow_ips,
+    )
 
 
 def serve_one(host: str, port: int) -> None:

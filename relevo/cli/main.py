@@ -64,6 +64,7 @@ def serve(
         if workers == 1:
             serve_one(host, port)
             return
+        os.environ["RELEVO_WORKERS"] = str(workers)  # each worker's share of the rate limits
         background = None
         if services.settings.run_materializer:
             # The supervisor process is idle: it folds events into profiles, so no worker

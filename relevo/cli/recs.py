@@ -45,8 +45,10 @@ def train_workspace(
     progress: Progress,
     erasures: Erasures | None = None,
 ) -> Trained:
-    """Train and publish a new model version. With `erasures`, people erased while it trained
-    (after their events were read) are forgotten before it is published."""
+    """Train and publish a new model version. People erased while it trained (after their
+    events were read) are forgotten before it is published (`erasures`: the workspace's log
+    of erasures, by default the database's)."""
+    erasures = erasures if erasures is not None else services.erasures
     started_ms = int(time.time() * 1000)  # before the events are read
     reading = progress.add_task(f"{workspace.name}: reading events", total=None)
     frame = InteractionStore(services.db).training_frame(

@@ -117,10 +117,11 @@ class ProfileStore:
             self._lock_file = None
         if self._lock_conn is not None:
             conn, self._lock_conn = self._lock_conn, None
-            try:
-                conn.close()  # closing the session releases the advisory lock
-            except Exception:
-                conn.invalidate()
+            # End the database session itself, which ends its advisory lock: close() alone
+            # would hand the connection back to the pool with the lock still held, and this
+            # process could then never take the lease again.
+            conn.invalidate()
+            conn.close()
 
     # -- reads ------------------------------------------------------------------------------
     def checkpoint(self) -> int:
@@ -294,16 +295,17 @@ class ProfileStore:
             yield self._lock_conn
 
     def _lock_existing(self, conn: Connection, profile_ids: list[int]) -> set[int]:
-        """The profiles still there, share-locked until commit on PostgreSQL: an erasure
-        deletes them either before (they are absent here) or after this step's commit (and
-        then deletes what it wrote). SQLite's write lock already serialises the two."""
+        """The profiles still there, locked until commit on PostgreSQL (in id order, as the
+        erasure locks them: neither waits on the other in a cycle): an erasure deletes them
+        either before (they are absent here) or after this step's commit (and then deletes
+        what it wrote). SQLite's write lock already serialises the two."""
         if not profile_ids:
             return set()
         alive: set[int] = set()
         for condition in self._id_conditions(profile_ids):
             query = select(t.profiles.c.id).where(condition).order_by(t.profiles.c.id)
             if not self.db.is_sqlite:
-                query = query.with_for_update(read=True)
+                query = query.with_for_update()
             alive.update(conn.execute(query).scalars())
         return alive
 

@@ -207,7 +207,10 @@ def export(kind: str, value: str, workspace: SecretWorkspace, services: Services
 
 
 def _line(record: str, data: dict[str, Any]) -> bytes:
-    return orjson.dumps({"record": record, "data": data}, option=orjson.OPT_APPEND_NEWLINE)
+    return orjson.dumps(
+        {"record": record, "data": data},
+        option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS,
+    )
 
 
 @router.delete(
