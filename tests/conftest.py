@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,8 @@ def services(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         materializer_interval_seconds=0.02,
         models_dir=str(folder / "models"),
         models_check_seconds=0.05,
+        # Rate-limit counters in the real Redis, as on a production install.
+        redis_url=os.environ.get("RELEVO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
     )
     built = Services.build(settings)
     upgrade(built.db)
