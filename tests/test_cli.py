@@ -47,8 +47,56 @@ def test_workspace_create_prints_keys_and_refuses_duplicates(cli_env: dict[str, 
     assert result.exit_code == 0
     keys = json.loads(result.stdout)  # progress and notes go to stderr
     assert keys["write_key"].startswith("wk_") and keys["secret_key"].startswith("sk_")
+    assert keys["server_write_key"].startswith("swk_") and len(keys["identity_secret"]) >= 32
     code, out = _run(cli_env, "workspace", "create", "shop")
     assert code == 2 and "already exists" in out
+    code, out = _run(cli_env, "workspace", "list")
+    assert code == 0 and keys["write_key"] in out and keys["server_write_key"] not in out
+
+
+def test_sources_are_created_listed_and_rotated(cli_env: dict[str, str]) -> None:
+    created = json.loads(
+        CliRunner().invoke(app, ["workspace", "create", "shop", "--json"], env=cli_env).stdout
+    )
+    backend = json.loads(
+        CliRunner()
+        .invoke(
+            app, ["source", "create", "shop", "backend", "--kind", "server", "--json"], env=cli_env
+        )
+        .stdout
+    )
+    assert backend["kind"] == "server" and backend["write_key"].startswith("swk_")
+    listed = json.loads(
+        CliRunner().invoke(app, ["source", "list", "shop", "--json"], env=cli_env).stdout
+    )
+    assert [(s["name"], s["kind"]) for s in listed] == [
+        ("browser", "browser"),
+        ("server", "server"),
+        ("backend", "server"),
+    ]
+    assert listed[0]["key"] == created["write_key"]  # public: shown whole
+    assert backend["write_key"] not in json.dumps(listed)  # server keys only by their start
+    rotated = json.loads(
+        CliRunner()
+        .invoke(app, ["source", "rotate", "shop", "backend", "--json"], env=cli_env)
+        .stdout
+    )
+    assert rotated["write_key"] != backend["write_key"]
+    services = _services(cli_env)
+    try:
+        assert services.workspaces.by_write_key(backend["write_key"]) is None
+        principal = services.workspaces.by_write_key(rotated["write_key"])
+        assert principal is not None and principal.trusted
+        browser = services.workspaces.by_write_key(created["write_key"])
+        assert browser is not None and not browser.trusted
+    finally:
+        services.close()
+    code, out = _run(cli_env, "source", "create", "shop", "backend", "--kind", "browser")
+    assert code == 2 and "already has a source" in out
+    code, out = _run(cli_env, "workspace", "rotate-identity-secret", "shop")
+    assert code == 0 and created["identity_secret"] not in out
+    code, out = _run(cli_env, "workspace", "identity-secret", "shop")
+    assert out.strip() != created["identity_secret"]
 
 
 def test_import_events_is_idempotent_and_reports_bad_lines(
