@@ -3,11 +3,16 @@
 Segment's rules: every message needs ``userId`` or ``anonymousId`` (alias: ``previousId`` and
 ``userId``); ``timestamp`` is honoured, and when the client also sends ``sentAt`` its clock skew is
 removed: ``timestamp = receivedAt - (sentAt - timestamp)``.
+
+On top of the spec, every field is held to the limits of ``relevo.tracking.limits`` (ids, names,
+keys, nesting, numbers, external ids, time range), so a message either fits both databases or is
+quarantined with a reason naming the field and the limit.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -19,11 +24,25 @@ from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, field_va
 
 from relevo.encoded import EncodedJson
 from relevo.identity.claims import Claim
-from relevo.identity.identities import Identity, message_identities
+from relevo.identity.identities import Identity, message_identities, normalise_kind
+from relevo.tracking import limits
+from relevo.tracking.limits import (
+    EXTERNAL_ID_KIND_PATTERN,
+    MAX_EXTERNAL_ID_CHARS,
+    MAX_ID_CHARS,
+    MAX_INTEGER,
+    MAX_NAME_CHARS,
+    MAX_TIMESTAMP_MS,
+    MIN_INTEGER,
+    MIN_TIMESTAMP_MS,
+)
+from relevo.tracking.values import describe_value, find_problem, replace_unstorable
+
+log = logging.getLogger(__name__)
 
 MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
-MAX_MESSAGE_BYTES = 32 * 1024
-MAX_BATCH_BYTES = 500 * 1024
+MAX_MESSAGE_BYTES = limits.MAX_MESSAGE_BYTES  # here too: the routes and the API docs quote them
+MAX_BATCH_BYTES = limits.MAX_BATCH_BYTES
 
 Id = StrictStr | int
 
@@ -97,7 +116,12 @@ def _ms(moment: datetime) -> int:
 def _iso(ms: int) -> str:
     # time.strftime is several times cheaper than datetime.isoformat on this hot path.
     seconds, millis = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    moment = time.gmtime(seconds)
+    if moment.tm_year < 1000:  # strftime does not pad the year to four digits
+        return (
+            f"{moment.tm_year:04d}" + time.strftime("-%m-%dT%H:%M:%S", moment) + f".{millis:03d}Z"
+        )
+    return time.strftime("%Y-%m-%dT%H:%M:%S", moment) + f".{millis:03d}Z"
 
 
 def _describe(error: ValidationError) -> str:
@@ -128,20 +152,22 @@ def _content_id(raw: dict[str, Any]) -> str:
     return f"relevo-{uuid.uuid4().hex}"
 
 
-def without_nul(value: Any) -> Any:
-    """``value`` with NUL characters replaced by U+FFFD: PostgreSQL cannot store NUL in text or
-    jsonb, and both backends must keep the same data."""
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_nul(v) for v in value]
-    return value
+without_nul = replace_unstorable  # the name storage and identity know it by
 
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
+
+
+def _quarantine_id(value: Any) -> str | None:
+    """An id for the quarantine's id columns (255 characters): None when the message has no
+    usable one; the full value stays in the stored payload."""
+    if type(value) is bool or not isinstance(value, str | int):
+        return None
+    if isinstance(value, int) and not MIN_INTEGER <= value <= MAX_INTEGER:
+        return None
+    text = _opt_str(replace_unstorable(value))
+    return text if text is not None and len(text) <= MAX_ID_CHARS else None
 
 
 def validate_message(
@@ -153,24 +179,55 @@ def validate_message(
     max_bytes: int | None = MAX_MESSAGE_BYTES,
     correct_skew: bool = True,
 ) -> TrackedMessage | RejectedMessage:
-    """Check one message against the spec; never raises."""
+    """Check one message against the spec and the limits; never raises."""
     if not isinstance(raw, dict):
         return RejectedMessage(
             index, f"a message must be a JSON object, got {type(raw).__name__}", raw
         )
-    encoded = orjson.dumps(raw)
-    if b"\\u0000" in encoded:
-        raw = without_nul(raw)
-    ids = {
-        k: _opt_str(raw.get(k)) if isinstance(raw.get(k), str | int) else None
-        for k in ("messageId", "anonymousId", "userId")
-    }
+    try:
+        return _validate(raw, received_at_ms, index, implied_type, max_bytes, correct_skew)
+    except Exception as error:  # defence in depth: a check that fails must not fail the batch
+        log.exception("validation failed on a message; it is quarantined")
+        return RejectedMessage(
+            index, f"the message could not be validated ({type(error).__name__})", raw
+        )
+
+
+def _validate(
+    raw: dict[str, Any],
+    received_at_ms: int,
+    index: int | None,
+    implied_type: str | None,
+    max_bytes: int | None,
+    correct_skew: bool,
+) -> TrackedMessage | RejectedMessage:
+    problem = find_problem(raw)
+    encoded = b""
+    if problem is None:
+        try:
+            encoded = orjson.dumps(raw)
+        except orjson.JSONEncodeError:
+            raw = replace_unstorable(raw)  # lone surrogates: valid JSON escapes, not storable
+            try:
+                encoded = orjson.dumps(raw)
+            except orjson.JSONEncodeError as error:
+                problem = f"the message cannot be written as JSON ({error})"
+        else:
+            if b"\\u0000" in encoded:
+                raw = replace_unstorable(raw)
 
     def reject(reason: str) -> RejectedMessage:
         return RejectedMessage(
-            index, reason, raw, ids["messageId"], ids["anonymousId"], ids["userId"]
+            index,
+            reason,
+            raw,
+            _quarantine_id(raw.get("messageId")),
+            _quarantine_id(raw.get("anonymousId")),
+            _quarantine_id(raw.get("userId")),
         )
 
+    if problem is not None:
+        return reject(problem)
     if max_bytes is not None:
         size = len(encoded)
         if size > max_bytes:
@@ -179,10 +236,14 @@ def validate_message(
             )
     if implied_type is not None:
         if raw.get("type") not in (None, implied_type):
-            return reject(f"type {raw.get('type')!r} sent to the /v1/{implied_type} endpoint")
+            return reject(
+                f"type {describe_value(raw.get('type'))} sent to the /v1/{implied_type} endpoint"
+            )
         raw = {**raw, "type": implied_type}
     if raw.get("type") not in MESSAGE_TYPES:
-        return reject(f"type must be one of {', '.join(MESSAGE_TYPES)}; got {raw.get('type')!r}")
+        return reject(
+            f"type must be one of {', '.join(MESSAGE_TYPES)}; got {describe_value(raw.get('type'))}"
+        )
     try:
         message = SegmentMessage.model_validate(raw)
     except ValidationError as error:
@@ -190,6 +251,9 @@ def validate_message(
 
     user_id = _opt_str(message.userId)
     anonymous_id = _opt_str(message.anonymousId)
+    too_long = _field_over_limit(message, user_id, anonymous_id)
+    if too_long is not None:
+        return reject(too_long)
     if message.type == "alias":
         if not user_id or not _opt_str(message.previousId):
             return reject("alias needs both previousId and userId")
@@ -199,6 +263,10 @@ def validate_message(
         return reject("track needs an event name in 'event'")
     if message.type == "group" and not _opt_str(message.groupId):
         return reject("group needs a groupId")
+    if message.context is not None and "externalIds" in message.context:
+        malformed = _external_ids_problem(message.context["externalIds"])
+        if malformed is not None:
+            return reject(malformed)
 
     timestamp = message.timestamp or message.originalTimestamp
     if timestamp is None:
@@ -207,6 +275,15 @@ def validate_message(
         timestamp_ms = received_at_ms - (_ms(message.sentAt) - _ms(timestamp))
     else:
         timestamp_ms = _ms(timestamp)
+    if not MIN_TIMESTAMP_MS <= timestamp_ms <= MAX_TIMESTAMP_MS:
+        return reject(
+            "timestamp falls outside the years 0001 to 9999"
+            + (
+                " after the clock-skew correction with sentAt"
+                if correct_skew and message.sentAt
+                else ""
+            )
+        )
 
     message_id = message.messageId or _content_id(raw)
     payload = dict(raw)
@@ -232,3 +309,56 @@ def validate_message(
         payload=payload,
         payload_json=EncodedJson(orjson.dumps(payload).decode()),
     )
+
+
+def _field_over_limit(
+    message: SegmentMessage, user_id: str | None, anonymous_id: str | None
+) -> str | None:
+    """The id or name longer than its column holds, as it will be stored (an integer id as its
+    decimal text, which 64 bits keep short)."""
+    ids = (
+        ("messageId", message.messageId),
+        ("userId", user_id),
+        ("anonymousId", anonymous_id),
+        ("previousId", _opt_str(message.previousId)),
+        ("groupId", _opt_str(message.groupId)),
+    )
+    for field, value in ids:
+        if value is not None and len(value) > MAX_ID_CHARS:
+            return (
+                f"{field} is {len(value):,} characters, over the limit of {MAX_ID_CHARS} "
+                "characters per id"
+            )
+    for field, name in (("event", message.event), ("name", message.name)):
+        if name is not None and len(name) > MAX_NAME_CHARS:
+            return (
+                f"{field} is {len(name):,} characters, over the limit of {MAX_NAME_CHARS} "
+                "characters per event or page name"
+            )
+    return None
+
+
+def _external_ids_problem(external_ids: Any) -> str | None:
+    """``context.externalIds``: an array of ``{type, id}`` objects that identities can use."""
+    if external_ids is None:
+        return None
+    if not isinstance(external_ids, list):
+        return "context.externalIds must be an array of {type, id} objects"
+    for position, entry in enumerate(external_ids):
+        where = f"context.externalIds[{position}]"
+        if not isinstance(entry, dict):
+            return f"{where} must be an object with type and id"
+        kind, value = entry.get("type"), entry.get("id")
+        if not isinstance(kind, str) or normalise_kind(kind) is None:
+            return (
+                f"{where}.type must be an identity kind matching {EXTERNAL_ID_KIND_PATTERN} "
+                f"(case, '-' and spaces aside); got {describe_value(kind)}"
+            )
+        if type(value) is bool or not isinstance(value, str | int) or value == "":
+            return f"{where}.id must be a non-empty string or an integer"
+        if isinstance(value, str) and len(value) > MAX_EXTERNAL_ID_CHARS:
+            return (
+                f"{where}.id is {len(value):,} characters, over the limit of "
+                f"{MAX_EXTERNAL_ID_CHARS} characters per id"
+            )
+    return None
