@@ -20,6 +20,7 @@ from relevo.identity.identities import (
     ANONYMOUS_ID,
     USER_ID,
     Identity,
+    normalise_email,
     raw_identities,
     suppression_hash,
 )
@@ -34,6 +35,7 @@ from relevo.storage.bulk import bulk_insert, create_profiles, insert_tuples
 from relevo.storage.database import Database
 from relevo.tracking.jobs import IngestJob, StoredBatch
 from relevo.tracking.messages import RejectedMessage, TrackedMessage, without_nul
+from relevo.tracking.values import quarantine_text
 
 # The identity a verified e-mail-link token stands for while planning: a profile, by id. It is
 # always "known" (it maps to the profile), so the planner never stores it as an identity.
@@ -512,16 +514,20 @@ def _insert_claims(
     conn.execute(dialect.insert(t.claims).on_conflict_do_nothing(), rows)
 
 
+def _fits(value: str | None) -> str | None:
+    """An id for the quarantine's varchar(255) columns; a longer one stays in the payload."""
+    return value if value is None or len(value) <= 255 else None
+
+
 def _quarantine_row(
     workspace_id: int, rejected: RejectedMessage, now_ms: int, source: str
 ) -> dict[str, object]:
     raw = rejected.raw
-    payload = raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode()
     email = None
     if isinstance(raw, dict):
         traits = raw.get("traits")
-        if isinstance(traits, dict) and isinstance(traits.get("email"), str):
-            email = traits["email"]
+        if isinstance(traits, dict):
+            email = normalise_email(traits.get("email"))  # None unless its column can hold it
     row: dict[str, object] = without_nul(
         {
             "workspace_id": workspace_id,
@@ -529,11 +535,11 @@ def _quarantine_row(
             "source": source,
             "position": rejected.index,
             "reason": rejected.reason,
-            "message_id": rejected.message_id,
-            "anonymous_id": rejected.anonymous_id,
-            "user_id": rejected.user_id,
-            "email": email.strip().lower() if email else None,
-            "payload": payload,
+            "message_id": _fits(rejected.message_id),
+            "anonymous_id": _fits(rejected.anonymous_id),
+            "user_id": _fits(rejected.user_id),
+            "email": email,
+            "payload": quarantine_text(raw),  # whatever the message held: never raises
         }
     )
     return row

@@ -13,7 +13,13 @@ from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
 from relevo.errors import InvalidMessage
 from relevo.services import Services
-from relevo.tracking.ingest import decode_body, parse_json_object, split_batch
+from relevo.tracking.ingest import (
+    batch_answer,
+    parse_json_object,
+    quarantine_in_full,
+    read_body,
+    split_batch,
+)
 from relevo.tracking.jobs import IngestJob
 from relevo.tracking.messages import (
     MAX_BATCH_BYTES,
@@ -24,6 +30,7 @@ from relevo.tracking.messages import (
     validate_message,
 )
 from relevo.tracking.trust import TrustPolicy, Untrusted, apply_trust
+from relevo.tracking.writer import refused_by_store
 from relevo.workspaces.keys import SOURCE_KINDS, KeyKind, Principal
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
@@ -60,7 +67,7 @@ class _Tracked:
 
 
 async def _read(request: Request, services: Services, limit: int) -> _Tracked:
-    body = decode_body(await request.body(), request.headers.get("content-encoding"), limit)
+    body = await read_body(request, limit)
     data = parse_json_object(body)
     principal = authenticate(request, services, data.get("writeKey"))
     require(principal, SOURCE_KINDS, "send events")
@@ -77,10 +84,12 @@ def _policy(services: Services, principal: Principal) -> TrustPolicy:
 
 def _trusted(
     messages: list[TrackedMessage], indexes: list[int | None], policy: TrustPolicy
-) -> tuple[list[TrackedMessage], list[RejectedMessage]]:
+) -> tuple[list[TrackedMessage], list[int | None], list[RejectedMessage]]:
     """Apply the source's trust policy; a message left with no identity of its own is
-    quarantined with the reason (reported at its index in the batch)."""
+    quarantined with the reason (reported at its index in the batch). Also returns the batch
+    index of each kept message (a message may bring an extra event)."""
     kept: list[TrackedMessage] = []
+    kept_indexes: list[int | None] = []
     rejected: list[RejectedMessage] = []
     for index, message in zip(indexes, messages, strict=True):
         outcome = apply_trust(message, policy)
@@ -97,7 +106,8 @@ def _trusted(
             )
         else:
             kept.extend(outcome)
-    return kept, rejected
+            kept_indexes.extend([index] * len(outcome))
+    return kept, kept_indexes, rejected
 
 
 @router.post(
@@ -110,24 +120,14 @@ def _trusted(
 )
 async def batch(request: Request, services: ServicesDep) -> JSON:
     tracked = await _read(request, services, MAX_BATCH_BYTES)
-    accepted, rejected = split_batch(tracked.data, _now_ms(), tracked.size)
-    invalid = {r.index for r in rejected}
-    indexes: list[int | None] = [
-        i for i in range(len(accepted) + len(rejected)) if i not in invalid
-    ]
-    accepted, untrusted = _trusted(accepted, indexes, _policy(services, tracked.principal))
-    rejected = sorted([*rejected, *untrusted], key=lambda r: r.index or 0)
+    split = split_batch(tracked.data, _now_ms(), tracked.size)
+    policy = _policy(services, tracked.principal)
+    accepted, indexes, untrusted = _trusted(split.accepted, split.indexes(), policy)
+    rejected = sorted([*split.rejected, *untrusted], key=lambda r: r.index or 0)
     workspace = tracked.principal.workspace
-    result = await services.writer.submit(IngestJob(workspace.id, accepted, rejected))
-    return JSON(
-        {
-            "success": True,
-            "accepted": result.stored,
-            "duplicates": result.duplicates,
-            "suppressed": result.suppressed,
-            "rejected": [{"index": r.index, "reason": r.reason} for r in rejected],
-        }
-    )
+    job = IngestJob(workspace.id, accepted, quarantine_in_full(rejected))
+    result = await services.writer.submit(job)
+    return JSON(batch_answer(result, rejected, indexes))
 
 
 async def _single(request: Request, services: ServicesDep, kind: str) -> JSON:
@@ -135,9 +135,12 @@ async def _single(request: Request, services: ServicesDep, kind: str) -> JSON:
     workspace = tracked.principal.workspace
     result = validate_message(tracked.data, _now_ms(), implied_type=kind, max_bytes=None)
     if isinstance(result, TrackedMessage):
-        accepted, untrusted = _trusted([result], [None], _policy(services, tracked.principal))
+        accepted, _, untrusted = _trusted([result], [None], _policy(services, tracked.principal))
         if accepted:
             stored = await services.writer.submit(IngestJob(workspace.id, accepted, []))
+            refused = refused_by_store(stored)  # by the database, after validation
+            if refused:
+                raise InvalidMessage(f"{refused[0][1]} (the message was quarantined)")
             return JSON({"success": True, "duplicate": stored.duplicates > 0})
         result = untrusted[0]
     await services.writer.submit(IngestJob(workspace.id, [], [result]))
