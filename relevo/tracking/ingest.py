@@ -53,18 +53,6 @@ async def read_body(request: StreamingRequest, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes:
-    """A body already read whole: un-gzip (bounded) and check the size limit."""
-    gunzip = _gzip_decoder(content_encoding, limit)
-    if gunzip is None:
-        if len(body) > limit:
-            raise _too_large(limit)
-        return body
-    decoded = gunzip.feed(body)
-    gunzip.finish()
-    return decoded
-
-
 def _gzip_decoder(content_encoding: str | None, limit: int) -> _Gunzip | None:
     encoding = (content_encoding or "").strip().lower()
     if encoding == "gzip":

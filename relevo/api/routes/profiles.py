@@ -70,16 +70,22 @@ PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PA
 Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
 
 
-def _cursor(cursor: str | None, parts: int) -> tuple[int, ...] | None:
+def _cursor(cursor: str | None, parts: int) -> list[int] | None:
     if not cursor:
         return None
     try:
-        values = tuple(int(part) for part in cursor.split(":"))
+        values = [int(part) for part in cursor.split(":")]
     except ValueError:
-        values = ()
+        values = []
     if len(values) != parts:
         raise RelevoError("cursor must be the next_cursor value of a previous page")
     return values
+
+
+def _pair(cursor: str | None) -> tuple[int, int] | None:
+    """A (time, id) cursor."""
+    values = _cursor(cursor, 2)
+    return None if values is None else (values[0], values[1])
 
 
 @router.get("/{kind}/{value}/events", responses=_RESPONSES, summary="Timeline, newest first")
@@ -92,8 +98,7 @@ def get_events(
     cursor: Cursor = None,
 ) -> JSON:
     person = _person(services, workspace, kind, value)
-    before = _cursor(cursor, 2)
-    rows = services.people.events(person, limit, before)  # type: ignore[arg-type]
+    rows = services.people.events(person, limit, _pair(cursor))
     next_cursor = f"{rows[-1]['timestamp']}:{rows[-1]['seq']}" if len(rows) == limit else None
     return JSON({"events": [_event_view(r) for r in rows], "next_cursor": next_cursor})
 
@@ -127,8 +132,7 @@ def get_trait_history(
     cursor: Cursor = None,
 ) -> JSON:
     person = _person(services, workspace, kind, value)
-    after = _cursor(cursor, 2)
-    changes = services.people.trait_history(person, limit, after)  # type: ignore[arg-type]
+    changes = services.people.trait_history(person, limit, _pair(cursor))
     next_cursor = (
         f"{changes[-1]['timestamp']}:{changes[-1]['id']}" if len(changes) == limit else None
     )
