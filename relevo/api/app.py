@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relevo import __version__
@@ -21,6 +23,7 @@ from relevo.api.routes import (
     recommendations,
     tracking,
 )
+from relevo.api.storable_params import StorableParameters
 from relevo.api.timing import ServerTiming
 from relevo.errors import RelevoError
 from relevo.services import Services
@@ -64,6 +67,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         default_response_class=JSON,
     )
     app.state.services = services
+    app.add_middleware(StorableParameters)
     app.add_middleware(ServerTiming)
 
     @app.exception_handler(RelevoError)
@@ -104,6 +108,22 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             status_code=500,
         )
 
+    def openapi() -> dict[str, Any]:
+        # Request validation answers 400 in the common error shape (validation_error above),
+        # never FastAPI's 422, which it would otherwise document on every operation.
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(tracking.router)
     app.include_router(profiles.router)
     app.include_router(accounts.router)

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from relevo.catalog.price import parse_price
+from relevo.storable import replace_unstorable
 
 
 class Availability(StrEnum):
@@ -60,7 +61,9 @@ class Product(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _currency_from_price(cls, data: Any) -> Any:
-        """A price like "15.00 USD" also says the currency."""
+        """A price like "15.00 USD" also says the currency; text neither database can store
+        (NUL, lone surrogates) is replaced, as in tracked messages."""
+        data = replace_unstorable(data)
         if isinstance(data, dict) and not data.get("currency"):
             for key in ("price", "sale_price"):
                 if isinstance(data.get(key), str):

@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from relevo.storable import replace_unstorable
+
 ANONYMOUS_ID = "anonymous_id"
 USER_ID = "user_id"
 EMAIL = "email"
@@ -103,7 +105,7 @@ def _external_identity(external: Mapping[str, Any]) -> list[Identity]:
 
 def normalise_lookup(kind: str, value: str) -> Identity | None:
     """The identity an API caller means by ``/profiles/{kind}/{value}``."""
-    value = value.replace("\x00", "\ufffd")  # as stored: see tracking.messages.without_nul
+    value = replace_unstorable(value)  # as stored: see relevo.storable
     normal_kind = normalise_kind(kind)
     if normal_kind is None:
         return None
@@ -119,7 +121,7 @@ def normalise_lookup(kind: str, value: str) -> Identity | None:
 def _text_id(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
-    text = str(value).replace("\x00", "\ufffd")
+    text = replace_unstorable(str(value))
     return text if 0 < len(text) <= _MAX_VALUE else None
 
 

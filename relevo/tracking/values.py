@@ -9,14 +9,13 @@ where it is (``properties.items[2].price: ...``), so the caller can quarantine t
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import orjson
 
+from relevo import storable
 from relevo.tracking.limits import MAX_DEPTH, MAX_INTEGER, MAX_KEY_CHARS, MIN_INTEGER
 
-_UNSTORABLE_CHARS = re.compile("[\x00\ud800-\udfff]")
 _CUT_DEPTH = 200  # quarantine text: below orjson's own limit of 254 nested levels
 _REPLACE_DEPTH = 2 * MAX_DEPTH  # a message's own limit, with room for the batch around it
 
@@ -60,27 +59,9 @@ def parse_constant(name: str) -> UnstorableNumber:
 
 
 def replace_unstorable(value: Any) -> Any:
-    """``value`` with NUL characters and lone UTF-16 surrogates (valid JSON escapes such as
-    ``"\\ud800"``, which no UTF-8 text can hold) replaced by U+FFFD, in keys and values:
-    PostgreSQL cannot store either, and both backends must keep the same data.
-
-    Objects and arrays nested deeper than ``_REPLACE_DEPTH`` are left as they are (a body may
-    nest 1,024 levels, past Python's recursion limit): a message holding them breaks the
-    nesting limit anyway, and its quarantine text is made storable by ``quarantine_text``.
-    """
-    return _replaced(value, 0)
-
-
-def _replaced(value: Any, depth: int) -> Any:
-    if isinstance(value, str):
-        return _UNSTORABLE_CHARS.sub("\ufffd", value)
-    if depth >= _REPLACE_DEPTH:
-        return value
-    if isinstance(value, dict):
-        return {_replaced(k, depth): _replaced(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_replaced(v, depth + 1) for v in value]
-    return value
+    """``relevo.storable.replace_unstorable`` down to a message's nesting limit, with room for
+    the batch around it (deeper values break that limit, and ``quarantine_text`` stores them)."""
+    return storable.replace_unstorable(value, _REPLACE_DEPTH)
 
 
 class _Problem:

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from relevo.api.auth import SecretWorkspace
 from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
+from relevo.api.segment_schema import error_responses
 from relevo.errors import NotFound
 from relevo.profiles.accounts import MAX_GROUP_CALLS, MAX_MEMBERS, account_view
 
 router = APIRouter(prefix="/v1/groups", tags=["accounts"])
 
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or unknown secret key"},
-    404: {"description": "No group call named this groupId"},
-}
+_RESPONSES = error_responses(
+    {
+        400: "Malformed parameter (limit)",
+        401: "Missing or unknown secret key",
+        403: "A write key: accounts are read with the secret key",
+        404: "No group call named this groupId",
+    }
+)
 
 
 @router.get(

@@ -6,23 +6,28 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from relevo.api.auth import SecretWorkspace
 from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
+from relevo.api.segment_schema import error_responses
 from relevo.catalog.feeds.rows import describe
 from relevo.catalog.price import PriceError
 from relevo.catalog.product import Product
 from relevo.errors import NotFound
+from relevo.storable import replace_unstorable
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 
 MAX_BATCH = 10_000
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Malformed request"},
-    401: {"description": "Missing or unknown secret key"},
-}
+_RESPONSES = error_responses(
+    {
+        400: "Malformed request",
+        401: "Missing or unknown secret key",
+        403: "A write key: the catalog is read and changed with the secret key",
+    }
+)
 
 
 class ProductsIn(BaseModel):
@@ -37,6 +42,11 @@ class ProductsIn(BaseModel):
 class DeleteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     product_ids: list[str] = Field(max_length=MAX_BATCH)
+
+    @field_validator("product_ids")
+    @classmethod
+    def _as_stored(cls, ids: list[str]) -> list[str]:
+        return [replace_unstorable(i) for i in ids]
 
 
 def _now_ms() -> int:
@@ -69,7 +79,11 @@ def delete_products(body: DeleteIn, workspace: SecretWorkspace, services: Servic
     return JSON({"deleted": services.catalog.delete(workspace.id, body.product_ids, _now_ms())})
 
 
-@router.get("/products/{product_id}", responses=_RESPONSES, summary="One product")
+@router.get(
+    "/products/{product_id}",
+    responses={**_RESPONSES, **error_responses({404: "No product with this id"})},
+    summary="One product",
+)
 def get_product(product_id: str, workspace: SecretWorkspace, services: ServicesDep) -> JSON:
     product = services.catalog.get(workspace.id, product_id)
     if product is None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from relevo.api.auth import SecretWorkspace
 from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
+from relevo.api.segment_schema import error_responses
 from relevo.errors import RelevoError
 from relevo.identity.identities import Identity, normalise_lookup
 from relevo.identity.proofs import LINK_PARAMETER, MAX_LINK_DAYS, link_token
@@ -25,11 +26,13 @@ from relevo.profiles.view import iso
 router = APIRouter(prefix="/v1/identity-links", tags=["identity"])
 
 MAX_LINKS = 10_000
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Malformed request"},
-    401: {"description": "Missing or unknown secret key"},
-    403: {"description": "Not the secret key"},
-}
+_RESPONSES = error_responses(
+    {
+        400: "Malformed request",
+        401: "Missing or unknown secret key",
+        403: "Not the secret key",
+    }
+)
 
 
 class LinkIdentity(BaseModel):

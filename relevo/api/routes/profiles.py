@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from relevo.api.auth import SecretWorkspace
 from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
+from relevo.api.segment_schema import error_responses
 from relevo.errors import NotFound, RelevoError
 from relevo.identity.identities import normalise_lookup
 from relevo.profiles.event_counts import (
@@ -28,10 +29,14 @@ from relevo.workspaces.keys import Workspace
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
 
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or unknown secret key"},
-    404: {"description": "No profile has this identity"},
-}
+_RESPONSES = error_responses(
+    {
+        400: "Not a valid identity, or a malformed parameter (limit, cursor, days, where)",
+        401: "Missing or unknown secret key",
+        403: "A write key: profiles are read with the secret key",
+        404: "No profile has this identity",
+    }
+)
 MAX_PAGE = 1000
 
 
@@ -219,7 +224,7 @@ def _line(record: str, data: dict[str, Any]) -> bytes:
 
 @router.delete(
     "/{kind}/{value}",
-    responses=_RESPONSES,
+    responses={code: r for code, r in _RESPONSES.items() if code != 404},  # erasing nobody is a 200
     summary="GDPR erase: delete the person and all their data, trained models included",
 )
 def erase(

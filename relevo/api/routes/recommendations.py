@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from relevo.api.auth import ReaderKey
 from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
+from relevo.api.segment_schema import error_responses
 from relevo.errors import RelevoError
 from relevo.identity.identities import ANONYMOUS_ID, USER_ID, Identity, normalise_lookup
 from relevo.recs.errors import IdentityNotAllowed
@@ -26,12 +27,14 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 200
 MAX_CANDIDATES = 1000
 
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Unknown strategy or malformed request"},
-    401: {"description": "Missing or unknown key"},
-    403: {"description": "A browser key may only ask for its own visitor (anonymous_id)"},
-    429: {"description": "Rate limited (browser key): retry after Retry-After seconds"},
-}
+_RESPONSES = error_responses(
+    {
+        400: "Unknown strategy or malformed request",
+        401: "Missing or unknown key",
+        403: "A browser key may only ask for its own visitor (anonymous_id)",
+        429: "Rate limited (browser key): retry after Retry-After seconds",
+    }
+)
 
 
 class IdentityIn(BaseModel):

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from relevo.api.auth import authenticate, require
 from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
+from relevo.api.segment_schema import error_responses, tracking_openapi_extra
 from relevo.errors import InvalidMessage
 from relevo.services import Services
 from relevo.tracking.ingest import (
@@ -35,24 +36,16 @@ from relevo.workspaces.keys import SOURCE_KINDS, KeyKind, Principal
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
 
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Not JSON, or a message that breaks the spec (it is quarantined)"},
-    401: {"description": "Missing or unknown write key"},
-    403: {"description": "The secret key reads; events are sent with a source's write key"},
-    413: {"description": "Over 32 KB per message or 500 KB per batch"},
-    429: {"description": "Rate limited: retry after Retry-After seconds"},
-    503: {"description": "The database is unavailable: retry with backoff"},
-}
-
-
-def _body_schema(description: str) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "description": description,
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        }
+_RESPONSES = error_responses(
+    {
+        400: "Not JSON, or a message that breaks the spec (it is quarantined)",
+        401: "Missing or unknown write key",
+        403: "The secret key reads; events are sent with a source's write key",
+        413: "Over 32 KB per message or 500 KB per batch",
+        429: "Rate limited: retry after Retry-After seconds",
+        503: "The database is unavailable: retry with backoff",
     }
+)
 
 
 def _now_ms() -> int:
@@ -113,9 +106,7 @@ def _trusted(
 @router.post(
     "/batch",
     responses=_RESPONSES,
-    openapi_extra=_body_schema(
-        "Segment batch: {batch: [message...], context?, integrations?, writeKey?, sentAt?}"
-    ),
+    openapi_extra=tracking_openapi_extra("batch"),
     summary="Send up to 500 KB of messages; invalid ones are quarantined and reported by index",
 )
 async def batch(request: Request, services: ServicesDep) -> JSON:
@@ -157,7 +148,7 @@ def _add_single_route(kind: str) -> None:
         endpoint,
         methods=["POST"],
         responses=_RESPONSES,
-        openapi_extra=_body_schema(f"One Segment '{kind}' message (32 KB at most)"),
+        openapi_extra=tracking_openapi_extra(kind),
         summary=f"Send one {kind} message",
     )
 
