@@ -102,6 +102,30 @@ def check_redis_url(value: str | None, setting: str) -> str | None:
     return value
 
 
+class _MemoryCounters(MemoryStorage):
+    """``limits``' in-memory storage, its expired counters dropped inline once a second.
+
+    The library's own storage starts a new thread (a 10 ms ``threading.Timer``) for that at
+    nearly every hit once requests come more often than every 10 ms: ~180 us of CPU per request
+    and a thread start that every request handler and the ingest writer waited on for the
+    interpreter lock. Counts and limits are the library's, unchanged: a counter past its expiry
+    reads as zero when it is next read, and the sweep here only frees the memory of the ones
+    nobody reads again.
+    """
+
+    SWEEP_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._next_sweep = 0.0
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # replaces the library's (private) one
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.SWEEP_SECONDS
+            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class _Scope:
     name: str  # "key" or "ip", also the namespace of its counters
@@ -141,7 +165,7 @@ class RateLimits:
         }
         self.enabled = any(scope.shared for scope in self._scopes.values())
         self.workers = workers
-        self._local: RateLimiter = STRATEGIES[strategy](MemoryStorage())
+        self._local: RateLimiter = STRATEGIES[strategy](_MemoryCounters())
         self._redis: RateLimiter | None = None
         self._pool: redis.ConnectionPool | None = None
         self._redis_url = _redacted(redis_url or "")
