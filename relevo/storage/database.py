@@ -24,6 +24,14 @@ from relevo.settings import Settings
 
 INGEST_LOCK = 1  # advisory lock that serialises identity resolution
 MATERIALIZER_LOCK = 2  # advisory lock held by the one profile materializer
+# SQLite: a commit that leaves the WAL at this many pages (80 MB) checkpoints it. The
+# materializer checkpoints after each step (Database.checkpoint_wal), mostly outside the write
+# lock, long before; this is for when none runs.
+WAL_AUTOCHECKPOINT_PAGES = 20_000
+# SQLite's page cache per connection (its default is 2 MB): a transaction of ingest touches a few
+# thousand pages of the events indexes; with 2 MB it read many of them from the file twice.
+CACHE_KIB = -16_384
+DERIVED_CACHE_KIB = -65_536  # the materializer's transaction: 64 MB
 
 
 def _json_dumps(value: Any) -> str:
@@ -94,6 +102,8 @@ class Database:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA cache_size={CACHE_KIB}")
+            cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -119,12 +129,57 @@ class Database:
             relaxed = derived and self._synchronous in {"FULL", "EXTRA"}
             if relaxed:
                 self._set_synchronous(conn, "NORMAL")
+            if derived:
+                # Its commit does not checkpoint under the lock (see checkpoint_wal), and its
+                # thousands of profile rows fit in the page cache (not spilled to the WAL and
+                # read back while it holds the lock).
+                self._pragma(conn, "wal_autocheckpoint=0")
+                self._pragma(conn, f"cache_size={DERIVED_CACHE_KIB}")
             try:
                 with conn.begin():
                     yield conn
             finally:
                 if relaxed:
                     self._set_synchronous(conn, self._synchronous)
+                if derived:
+                    self._pragma(conn, f"wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+                    self._pragma(conn, f"cache_size={CACHE_KIB}")
+        if derived:
+            self.checkpoint_wal()
+
+    def checkpoint_wal(self) -> None:
+        """Copy the WAL into the database file, mostly outside the write lock (SQLite only).
+
+        SQLite's own checkpoint runs in the commit that takes the WAL past 1,000 pages, under
+        the write lock every writer queues for: each materializer step (thousands of profile
+        pages) and every few ingest commits copied pages into the database file and fsynced it
+        there. Here the bulk of it runs beside the writers, then the pages they added meanwhile
+        are copied under the lock, so that the next writer starts the WAL from its beginning
+        again (a WAL never checkpointed to its end never restarts, and grows). The materializer
+        calls it after each step; a commit past ``WAL_AUTOCHECKPOINT_PAGES`` checkpoints itself
+        when none runs.
+        """
+        if not self.is_sqlite:
+            return
+        with self.write_engine.connect() as conn:
+            dbapi = conn.connection.dbapi_connection
+            assert dbapi is not None
+            # Each pass copies what the WAL held when it began; the next one, what the writers
+            # added meanwhile: a few passes leave little for the one under the lock.
+            previous = 0
+            for _ in range(4):
+                frames = dbapi.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+                if frames - previous <= 1000:
+                    break
+                previous = frames
+            with self.write_lock():
+                dbapi.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+    @staticmethod
+    def _pragma(conn: Connection, pragma: str) -> None:
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        dbapi.execute(f"PRAGMA {pragma}")
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:
