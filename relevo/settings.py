@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     materializer_interval_seconds: float = Field(
         0.05, gt=0, description="How often the profile materializer polls the event log."
     )
-    materializer_chunk_events: int = Field(5000, ge=1, description="Events per materializer step.")
+    materializer_chunk_events: int = Field(20000, ge=1, description="Events per materializer step.")
     run_materializer: bool = Field(
         True, description="Run the profile materializer inside the API process (one holds a lease)."
     )

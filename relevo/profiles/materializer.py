@@ -15,14 +15,26 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
+
 from relevo.catalog.product import Product
 from relevo.catalog.seen import products_in_event
 from relevo.profiles.records import Head, ProfileRow, ProfileSource, ProfileUpdate, StoredEvent
 from relevo.profiles.state import ProfileRules, apply_event, record_overflow
 from relevo.profiles.traits import TraitChange, apply_traits
+from relevo.runtime import collections_paused
 
 log = logging.getLogger(__name__)
 KNOWN_PRODUCTS_LIMIT = 500_000
+
+
+def _encoded(row: ProfileRow) -> tuple[str, str, str]:
+    """The row's state as the JSON text it is stored as, encoded right after its fold, while
+    much of it is still in the CPU's caches: a profile's objects lie scattered over the heap,
+    and encoding each one four times slower than a fresh copy of it was most of the cost of
+    encoding them all in ``save`` (about 1 us per event less this way)."""
+    dumps = orjson.dumps
+    return dumps(row.traits).decode(), dumps(row.trait_times).decode(), dumps(row.computed).decode()
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,10 @@ class Materializer:
         return rows
 
     def step(self) -> StepResult:
+        with collections_paused():
+            return self._step()
+
+    def _step(self) -> StepResult:
         checkpoint = self.store.checkpoint()
         events = self.store.events_after(checkpoint, self.chunk)
         pending_rebuilds = self.store.profiles_awaiting_rebuild()
@@ -127,10 +143,11 @@ class Materializer:
                 # are the merged person's history.
                 changes = _fold(row, history + profile_events, self.rules)
                 row.built_gen = row.rebuild_gen
-                updates.append(ProfileUpdate(row, changes, replaces_history=True))
+                updates.append(ProfileUpdate(row, changes, True, _encoded(row)))
                 rebuilt += 1
             else:
-                updates.append(ProfileUpdate(row, _fold(row, profile_events, self.rules)))
+                changes = _fold(row, profile_events, self.rules)
+                updates.append(ProfileUpdate(row, changes, False, _encoded(row)))
         try:
             seen = self._new_products(events)
             self.store.save(updates, up_to, int(time.time() * 1000), seen)

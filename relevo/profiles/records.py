@@ -12,7 +12,7 @@ from relevo.profiles.state import EventRecord
 from relevo.profiles.traits import TraitChange
 
 
-@dataclass
+@dataclass(slots=True)
 class StoredEvent:
     record: EventRecord
     workspace_id: int
@@ -39,6 +39,9 @@ class ProfileUpdate:
     # A rebuilt profile's whole trait history, which replaces the stored one (after a merge it
     # holds both profiles' changes, moved side by side, not one person's timeline).
     replaces_history: bool = False
+    # traits, trait_times and computed as JSON text, encoded by the materializer right after
+    # the fold (while the profile is still in the CPU's caches); None: the store encodes them.
+    encoded: tuple[str, str, str] | None = None
 
 
 @dataclass

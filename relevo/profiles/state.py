@@ -53,7 +53,7 @@ class ProfileRules:
     interest_half_life_ms: float = 30 * 86_400_000.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventRecord:
     """The columns of a stored event the computation needs."""
 

@@ -159,8 +159,19 @@ def touch_from_message(payload: dict[str, Any]) -> dict[str, str | None] | None:
     campaign = {str(k): str(v) for k, v in (raw_campaign or {}).items() if v}
     if not url and not referrer and not campaign:
         return None
-    return classify(
-        campaign,
+    touch = _classified(
+        tuple(campaign.items()),
         referrer if isinstance(referrer, str) else None,
         url if isinstance(url, str) else None,
     )
+    return dict(touch)  # the caller's own: profiles keep it and may be changed in place
+
+
+@functools.lru_cache(maxsize=4096)
+def _classified(
+    campaign: tuple[tuple[str, str], ...], referrer: str | None, page_url: str | None
+) -> dict[str, str | None]:
+    """``classify``, once per distinct source: it parses two URLs (5 us, several times that
+    amid the materializer's work), and a shop's visits come from a limited set of landing
+    pages, referrers and campaigns."""
+    return classify(dict(campaign), referrer, page_url)

@@ -1,4 +1,5 @@
-"""Bulk writes for the ingest hot path: COPY on PostgreSQL, executemany on SQLite."""
+"""Bulk writes and lookups for the hot paths (ingest, the profile materializer): COPY on
+PostgreSQL, executemany on SQLite; a list of values as one parameter."""
 
 from __future__ import annotations
 
@@ -84,3 +85,31 @@ def create_profiles(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[in
         insert(t.profiles).returning(t.profiles.c.id, sort_by_parameter_order=True), list(rows)
     )
     return list(created.scalars())
+
+
+def select_in(
+    conn: Connection,
+    columns: str,
+    source: str,
+    fixed: tuple[object, ...],
+    values: Sequence[object],
+    kind: str,
+) -> list[Any]:
+    """``SELECT columns FROM source`` where ``{values}`` in ``source`` tests "in ``values``".
+
+    Driver-level, because SQLAlchemy's expanding IN cost more than the query on the hot paths
+    (ingest, under the write lock; the materializer's thousands of profile ids per step, in
+    lists of 400). ``{p}`` marks the placeholders of ``fixed``; ``kind`` is the
+    SQL type of ``values``. On SQLite the list goes in as one JSON parameter (one statement
+    text, prepared once, whatever the length) and the rows come back as one JSON array.
+    """
+    if not values:
+        return []
+    if conn.dialect.name == "postgresql":
+        query = f"SELECT {columns} FROM " + source.format(p="%s", values=f"= ANY(%s::{kind}[])")
+        return list(conn.exec_driver_sql(query, (*fixed, list(values))))
+    query = f"SELECT json_group_array(json_array({columns})) FROM " + source.format(
+        p="?", values="IN (SELECT value FROM json_each(?))"
+    )
+    found = conn.exec_driver_sql(query, (*fixed, orjson.dumps(list(values)).decode())).scalar()
+    return orjson.loads(found) if found else []

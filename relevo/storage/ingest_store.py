@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any
 
-import orjson
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -31,7 +29,7 @@ from relevo.identity.resolution import (
     profiles_needing_facts,
 )
 from relevo.storage import schema as t
-from relevo.storage.bulk import bulk_insert, create_profiles, insert_tuples
+from relevo.storage.bulk import bulk_insert, create_profiles, insert_tuples, select_in
 from relevo.storage.database import Database
 from relevo.tracking.jobs import IngestJob, StoredBatch
 from relevo.tracking.messages import RejectedMessage, TrackedMessage, without_nul
@@ -53,33 +51,6 @@ _EVENT_COLUMNS = (
     "received_at",
     "payload",
 )
-
-
-def _select_in(
-    conn: Connection,
-    columns: str,
-    source: str,
-    fixed: tuple[object, ...],
-    values: Sequence[object],
-    kind: str,
-) -> list[Any]:
-    """``SELECT columns FROM source`` where ``{values}`` in ``source`` tests "in ``values``".
-
-    Driver-level, because SQLAlchemy's expanding IN cost more than the query on the ingest hot
-    path, which holds the write lock. ``{p}`` marks the placeholders of ``fixed``; ``kind`` is the
-    SQL type of ``values``. On SQLite the list goes in as one JSON parameter (one statement
-    text, prepared once, whatever the length) and the rows come back as one JSON array.
-    """
-    if not values:
-        return []
-    if conn.dialect.name == "postgresql":
-        query = f"SELECT {columns} FROM " + source.format(p="%s", values=f"= ANY(%s::{kind}[])")
-        return list(conn.exec_driver_sql(query, (*fixed, list(values))))
-    query = f"SELECT json_group_array(json_array({columns})) FROM " + source.format(
-        p="?", values="IN (SELECT value FROM json_each(?))"
-    )
-    found = conn.exec_driver_sql(query, (*fixed, orjson.dumps(list(values)).decode())).scalar()
-    return orjson.loads(found) if found else []
 
 
 def empty_profile_row(workspace_id: int, now_ms: int) -> dict[str, object]:
@@ -183,7 +154,7 @@ class IngestStore:
         ]
         found = {
             r[0]
-            for r in _select_in(
+            for r in select_in(
                 conn,
                 "identity_hash",
                 "suppressions WHERE workspace_id = {p} AND identity_hash {values}",
@@ -244,7 +215,7 @@ class IngestStore:
         ids = list({m.message_id for m in messages})
         seen: set[str] = {
             r[0]
-            for r in _select_in(
+            for r in select_in(
                 conn,
                 "message_id",
                 "events WHERE workspace_id = {p} AND message_id {values}",
@@ -269,7 +240,7 @@ class IngestStore:
             by_kind.setdefault(kind, []).append(value)
         known: dict[Identity, int] = {}
         for kind, values in by_kind.items():
-            rows = _select_in(
+            rows = select_in(
                 conn,
                 "value, profile_id",
                 "identities WHERE workspace_id = {p} AND kind = {p} AND value {values}",
@@ -282,7 +253,7 @@ class IngestStore:
 
     def _profile_facts(self, conn: Connection, profile_ids: list[int]) -> dict[int, ProfileFacts]:
         facts = {p: ProfileFacts() for p in profile_ids}
-        rows = _select_in(
+        rows = select_in(
             conn,
             "profile_id, kind, value",
             f"identities WHERE kind IN ('{USER_ID}', '{ANONYMOUS_ID}') AND profile_id {{values}}",
@@ -317,7 +288,7 @@ class IngestStore:
 
     def _linked_profiles(self, conn: Connection, profile_ids: set[int]) -> dict[int, int]:
         """Surviving profile of each profile an e-mail-link token names (erased: absent)."""
-        rows = _select_in(
+        rows = select_in(
             conn,
             "id, merged_into",
             "profiles WHERE id {values}",
@@ -433,16 +404,22 @@ class IngestStore:
                 for m, profile in zip(messages, plan.message_profiles, strict=True)
             ],
         )
-        claims = {
-            (pid(profile), kind, value[:255], reason[:40]): m.message_id
-            for position, (m, profile) in enumerate(
-                zip(messages, plan.message_profiles, strict=True)
-            )
-            for kind, value, reason in (
-                *((c.kind, c.value, c.reason) for c in m.claims),
-                *extra_claims.get(position, ()),
-            )
-        }
+        # Claims come from public keys and unverified link tokens: most transactions have none.
+        claiming = bool(extra_claims) or any(m.claims for m in messages)
+        claims = (
+            {
+                (pid(profile), kind, value[:255], reason[:40]): m.message_id
+                for position, (m, profile) in enumerate(
+                    zip(messages, plan.message_profiles, strict=True)
+                )
+                for kind, value, reason in (
+                    *((c.kind, c.value, c.reason) for c in m.claims),
+                    *extra_claims.get(position, ()),
+                )
+            }
+            if claiming
+            else {}
+        )
         if claims:
             _insert_claims(conn, workspace_id, claims, now_ms)
         return [m.message_index for m in plan.merges], [r.message_index for r in plan.refusals]
