@@ -10,17 +10,20 @@ import gzip
 import random
 import zlib
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from relevo.api.routes import tracking as tracking_routes
 from relevo.errors import InvalidPayload, PayloadTooLarge
 from relevo.storage import schema as t
-from relevo.tracking import limits
+from relevo.tracking import limits, messages
 from relevo.tracking.ingest import read_body
 from relevo.tracking.messages import TrackedMessage, validate_message
 from relevo.tracking.values import UnstorableNumber, quarantine_text
@@ -249,6 +252,16 @@ def test_timestamps_must_fall_in_years_0001_to_9999(api: Api) -> None:
     assert [r["index"] for r in result["rejected"]] == [1, 2]
     assert "after the clock-skew correction" in result["rejected"][1]["reason"]
     assert api.get("/v1/profiles/user_id/u/events")["events"][0]["timestamp"].startswith("0001-")
+
+
+@given(st.integers(limits.MIN_TIMESTAMP_MS, limits.MAX_TIMESTAMP_MS))
+def test_stored_times_are_iso_8601_to_the_millisecond_in_utc(ms: int) -> None:
+    """The text of ``timestamp`` and ``receivedAt`` (formatted once per second of time and
+    remembered) is what datetime writes, the year always in four digits."""
+    moment = datetime(1, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms - limits.MIN_TIMESTAMP_MS)
+    expected = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    expected = f"{moment.year:04d}" + expected[expected.index("-") :]
+    assert messages._iso(ms) == messages._iso(ms) == expected
 
 
 def test_a_batch_over_10000_messages_is_a_400_naming_the_limit(api: Api) -> None:

@@ -11,6 +11,7 @@ quarantined with a reason naming the field and the limit.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -114,14 +115,19 @@ def _ms(moment: datetime) -> int:
 
 
 def _iso(ms: int) -> str:
-    # time.strftime is several times cheaper than datetime.isoformat on this hot path.
     seconds, millis = divmod(ms, 1000)
+    return _iso_seconds(seconds) + f".{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_seconds(seconds: int) -> str:
+    """The UTC time of ``seconds`` to the second: a request's messages share their second of
+    receipt and mostly that of their timestamp, so each is formatted once (time.strftime, in
+    turn several times cheaper than datetime.isoformat)."""
     moment = time.gmtime(seconds)
     if moment.tm_year < 1000:  # strftime does not pad the year to four digits
-        return (
-            f"{moment.tm_year:04d}" + time.strftime("-%m-%dT%H:%M:%S", moment) + f".{millis:03d}Z"
-        )
-    return time.strftime("%Y-%m-%dT%H:%M:%S", moment) + f".{millis:03d}Z"
+        return f"{moment.tm_year:04d}" + time.strftime("-%m-%dT%H:%M:%S", moment)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", moment)
 
 
 def _describe(error: ValidationError) -> str:
