@@ -8,9 +8,11 @@ serialised (identity resolution at ingest) takes a transaction-scoped advisory l
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import re
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,12 +24,19 @@ from sqlalchemy.pool import NullPool
 
 from relevo.settings import Settings
 
+log = logging.getLogger(__name__)
+
 INGEST_LOCK = 1  # advisory lock that serialises identity resolution
 MATERIALIZER_LOCK = 2  # advisory lock held by the one profile materializer
-# SQLite: a commit that leaves the WAL at this many pages (80 MB) checkpoints it. The
-# materializer checkpoints after each step (Database.checkpoint_wal), mostly outside the write
-# lock, long before; this is for when none runs.
+# SQLite: a commit that leaves the WAL at this many pages (80 MB) checkpoints it. The process
+# that runs the materializer checkpoints in a thread of its own (Database.checkpoint_wal),
+# mostly outside the write lock; this is for when none runs.
 WAL_AUTOCHECKPOINT_PAGES = 20_000
+# At most one checkpoint per second: a page that every commit changes (an index leaf, the last
+# page of the events) is copied into the database file once per checkpoint, whatever the
+# number of times the WAL holds it. Checkpointing after every materializer step copied the
+# same pages over and over (10 of the 20 s of a load; 3-4 s once a second).
+CHECKPOINT_SECONDS = 1.0
 # SQLite's page cache per connection (its default is 2 MB): a transaction of ingest touches a few
 # thousand pages of the events indexes; with 2 MB it read many of them from the file twice.
 CACHE_KIB = -16_384
@@ -60,6 +69,10 @@ class Database:
             self._lock_file = open(lock_path, "ab")  # noqa: SIM115 - lives as long as the pools
             self._thread_lock = threading.Lock()
             self._holder = threading.local()  # does this thread hold the write lock?
+            self._checkpoint_wanted = threading.Event()
+            self._closing = threading.Event()
+            self._checkpointer: threading.Thread | None = None
+            self._checkpointer_guard = threading.Lock()
             self._synchronous = settings.sqlite_synchronous.upper()
             self.write_engine = self._sqlite_engine(settings, immediate=True, **common)
             self.read_engine = self._sqlite_engine(settings, immediate=False, **common)
@@ -145,7 +158,7 @@ class Database:
                     self._pragma(conn, f"wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
                     self._pragma(conn, f"cache_size={CACHE_KIB}")
         if derived:
-            self.checkpoint_wal()
+            self._checkpoint_soon()
 
     def checkpoint_wal(self) -> None:
         """Copy the WAL into the database file, mostly outside the write lock (SQLite only).
@@ -155,8 +168,9 @@ class Database:
         pages) and every few ingest commits copied pages into the database file and fsynced it
         there. Here the bulk of it runs beside the writers, then the pages they added meanwhile
         are copied under the lock, so that the next writer starts the WAL from its beginning
-        again (a WAL never checkpointed to its end never restarts, and grows). The materializer
-        calls it after each step; a commit past ``WAL_AUTOCHECKPOINT_PAGES`` checkpoints itself
+        again (a WAL never checkpointed to its end never restarts, and grows). The
+        materializer's transactions have it run in a thread of their process
+        (``_checkpoint_soon``); a commit past ``WAL_AUTOCHECKPOINT_PAGES`` checkpoints itself
         when none runs.
         """
         if not self.is_sqlite:
@@ -174,6 +188,31 @@ class Database:
                 previous = frames
             with self.write_lock():
                 dbapi.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+    def _checkpoint_soon(self) -> None:
+        """Have this process's checkpoint thread run ``checkpoint_wal`` (once a second at most):
+        the materializer folds its next step meanwhile instead of waiting for the copy."""
+        with self._checkpointer_guard:
+            if self._checkpointer is None and not self._closing.is_set():
+                self._checkpointer = threading.Thread(
+                    target=self._checkpoint_loop, name="relevo-wal-checkpoint", daemon=True
+                )
+                self._checkpointer.start()
+        self._checkpoint_wanted.set()
+
+    def _checkpoint_loop(self) -> None:
+        started = -CHECKPOINT_SECONDS
+        while True:
+            self._checkpoint_wanted.wait()
+            self._closing.wait(started + CHECKPOINT_SECONDS - time.monotonic())
+            if self._closing.is_set():
+                return
+            self._checkpoint_wanted.clear()
+            started = time.monotonic()
+            try:
+                self.checkpoint_wal()
+            except Exception:
+                log.exception("WAL checkpoint failed; retried after the next materializer step")
 
     @staticmethod
     def _pragma(conn: Connection, pragma: str) -> None:
@@ -230,6 +269,11 @@ class Database:
 
     def dispose(self) -> None:
         if self.is_sqlite:
+            with self._checkpointer_guard:
+                self._closing.set()
+                self._checkpoint_wanted.set()
+            if self._checkpointer is not None:
+                self._checkpointer.join(timeout=60)
             self._lock_file.close()
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
