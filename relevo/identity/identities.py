@@ -65,26 +65,33 @@ def message_identities(message: Mapping[str, Any]) -> list[Identity]:
     if message.get("type") == "alias" and previous_id:
         # Resolved against known user ids by storage; an unknown previous id is an anonymous id.
         found.append((ANONYMOUS_ID, str(previous_id)))
-    trait_sources: list[Mapping[str, Any]] = []
-    if message.get("type") == "identify" and isinstance(message.get("traits"), Mapping):
-        trait_sources.append(message["traits"])
-    context = message.get("context")
+    traits = message.get("traits") if message.get("type") == "identify" else None
+    found += _traits_and_external_ids(traits, message.get("context"))
+    return list(dict.fromkeys(i for i in found if 0 < len(i[1]) <= _MAX_VALUE))
+
+
+def _traits_and_external_ids(traits: Any, context: Any) -> list[Identity]:
+    """The e-mail and phone of ``traits`` and ``context.traits``, and ``context.externalIds``;
+    whatever is not of the expected shape names nothing."""
+    found: list[Identity] = []
+    sources = [traits]
     if isinstance(context, Mapping):
-        if isinstance(context.get("traits"), Mapping):
-            trait_sources.append(context["traits"])
+        sources.append(context.get("traits"))
         external_ids = context.get("externalIds")
         if isinstance(external_ids, list):
             for external in external_ids:
                 if isinstance(external, Mapping):
                     found.extend(_external_identity(external))
-    for traits in trait_sources:
-        email = normalise_email(traits.get("email"))
+    for source in sources:
+        if not isinstance(source, Mapping):
+            continue
+        email = normalise_email(source.get("email"))
         if email:
             found.append((EMAIL, email))
-        phone = normalise_phone(traits.get("phone"))
+        phone = normalise_phone(source.get("phone"))
         if phone:
             found.append((PHONE, phone))
-    return list(dict.fromkeys(i for i in found if 0 < len(i[1]) <= _MAX_VALUE))
+    return found
 
 
 def _external_identity(external: Mapping[str, Any]) -> list[Identity]:
@@ -140,25 +147,7 @@ def raw_identities(raw: Any) -> list[Identity]:
         value = _text_id(raw.get(key))
         if value is not None:
             found.extend((kind, value) for kind in kinds)
-    sources = [raw.get("traits")]
-    context = raw.get("context")
-    if isinstance(context, Mapping):
-        sources.append(context.get("traits"))
-        externals = context.get("externalIds")
-        if isinstance(externals, list):
-            for external in externals:
-                if isinstance(external, Mapping):
-                    found.extend(_external_identity(external))
-    for traits in sources:
-        if isinstance(traits, Mapping):
-            email, phone = (
-                normalise_email(traits.get("email")),
-                normalise_phone(traits.get("phone")),
-            )
-            if email:
-                found.append((EMAIL, email))
-            if phone:
-                found.append((PHONE, phone))
+    found += _traits_and_external_ids(raw.get("traits"), raw.get("context"))
     return list(dict.fromkeys(i for i in found if 0 < len(i[1]) <= _MAX_VALUE))
 
 

@@ -177,11 +177,13 @@ class Recommendations:
             for r in result.items
         ]
         if context.candidates is not None:
-            # Re-rank returns every candidate: the unscored ones keep their given order.
+            # Re-rank returns the candidates up to the limit (every one by default): the
+            # unscored ones keep their given order.
             placed = {i["product_id"] for i in items}
             items += [
                 {"product_id": c, "score": 0.0, "reason": "kept_order", "strategy": "given"}
                 for c in dict.fromkeys(context.candidates)
                 if c not in placed
             ]
+            del items[limit:]
         return Outcome(rec_id, bundle.version, items, result.fallbacks, unknown, known)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -282,8 +283,16 @@ class ProfileStore:
             ]
             rewritten = [u.row.id for u in updates if u.replaces_history]
             if rewritten:
+                # A rebuilt history covers the events of the profiles merged into it too:
+                # their own rows would show each change twice.
+                merged = select(t.profiles.c.id).where(t.profiles.c.merged_into.in_(rewritten))
                 conn.execute(
-                    delete(t.trait_changes).where(t.trait_changes.c.profile_id.in_(rewritten))
+                    delete(t.trait_changes).where(
+                        or_(
+                            t.trait_changes.c.profile_id.in_(rewritten),
+                            t.trait_changes.c.profile_id.in_(merged),
+                        )
+                    )
                 )
             if changes:
                 conn.execute(insert(t.trait_changes), changes)

@@ -18,7 +18,7 @@ from relevo.api.auth import SecretWorkspace
 from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
 from relevo.api.segment_schema import error_responses
-from relevo.errors import RelevoError
+from relevo.errors import NotFound, RelevoError
 from relevo.identity.identities import Identity, normalise_lookup
 from relevo.identity.proofs import LINK_PARAMETER, MAX_LINK_DAYS, link_token
 from relevo.profiles.view import iso
@@ -31,6 +31,7 @@ _RESPONSES = error_responses(
         400: "Malformed request",
         401: "Missing or unknown secret key",
         403: "Not the secret key",
+        404: "One identity asked for, and no profile has it (a list reports them in unknown)",
     }
 )
 
@@ -93,7 +94,8 @@ def issue_links(body: LinksIn, workspace: SecretWorkspace, services: ServicesDep
             link["url"] = _with_token(body.url, token)
         links.append(link)
     if body.identity is not None and unknown:
-        raise RelevoError(str(unknown[0]["reason"]))
+        reason = str(unknown[0]["reason"])
+        raise NotFound(reason) if lookups[0] is not None else RelevoError(reason)
     return JSON(
         {
             "parameter": LINK_PARAMETER,
