@@ -366,3 +366,31 @@ def test_a_rotated_source_key_stops_working_within_a_second(api: Api) -> None:
     assert old.status_code == 401
     new = api.client.post("/v1/track", json=message, headers=api.basic(rotated.key))
     assert new.status_code == 200
+
+
+def test_a_browser_keys_group_call_is_a_claim_not_a_membership(api: Api) -> None:
+    """An account's members will see its assortment and prices: a page cannot enrol itself,
+    not even a visitor who proved their user id."""
+    api.send("group", userId="buyer", groupId="big-co", traits={"plan": "enterprise"})
+    api.send_browser("group", anonymousId="intruder", groupId="big-co", traits={"plan": "free"})
+    api.send_browser(
+        "group",
+        anonymousId="staff-device",
+        userId="staff",
+        groupId="big-co",
+        context=_proof(api, "staff"),
+    )
+    api.settle()
+    account = api.get("/v1/groups/big-co")
+    assert [m["user_id"] for m in account["members"]] == ["buyer"]
+    assert account["traits"] == {"plan": "enterprise"}  # the page's traits changed nothing
+    intruder = api.profile("anonymous_id", "intruder")
+    assert "groups" not in intruder["computed"] or not intruder["computed"]["groups"]
+    assert {(c["kind"], c["value"], c["reason"]) for c in intruder["claimed_identities"]} == {
+        ("group", "big-co", "unverified")
+    }
+    staff = api.profile("user_id", "staff")  # proven user id: linked, still no membership
+    assert not staff["computed"].get("groups")
+    assert ("group", "big-co") in {(c["kind"], c["value"]) for c in staff["claimed_identities"]}
+    stored = api.get("/v1/profiles/anonymous_id/intruder/events")["events"]
+    assert [e["type"] for e in stored] == ["group"]  # kept, as every claim is

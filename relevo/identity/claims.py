@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    kind: str  # an identity kind (user_id, email, ...) or "email_link" for a rejected link token
+    # An identity kind (user_id, email, ...), "email_link" for a rejected link token, or "group"
+    # for an account a browser key said the visitor belongs to.
+    kind: str
     value: str
     reason: str  # why it is only a claim: "unverified", "bad_signature", "expired", ...

@@ -62,6 +62,8 @@ class EventRecord:
     event: str | None
     timestamp: int
     payload: dict[str, Any]
+    # Sent with a server or secret key; a browser key's group call is only a claim.
+    trusted: bool = True
 
 
 def _number(value: Any) -> float | None:
@@ -185,7 +187,7 @@ def apply_event(state: dict[str, Any], record: EventRecord, rules: ProfileRules)
         _count(state, "screen_views")
     elif kind == "track" and record.event:
         _apply_track(state, record.event, properties, ts, rules)
-    elif kind == "group":
+    elif kind == "group" and record.trusted:
         apply_group(state, payload, ts)
 
 

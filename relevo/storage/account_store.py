@@ -2,7 +2,8 @@
 
 Membership is read from the event log through a partial expression index (migration 0004), so
 merges (which move events to the survivor) and GDPR erasure (which deletes them) need nothing
-of their own here.
+of their own here. Only trusted calls (a server or secret key) make a member: a public key's
+group call is a claim.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class AccountStore:
         expression = GROUP_ID_SQL["sqlite" if self.db.is_sqlite else "postgresql"]
         query = text(
             "SELECT profile_id, timestamp, seq, payload FROM events "
-            f"WHERE workspace_id = :w AND type = 'group' AND ({expression}) = :g "
+            f"WHERE workspace_id = :w AND type = 'group' AND ({expression}) = :g AND trusted "
             "ORDER BY timestamp DESC, seq DESC LIMIT :n"
         ).columns(t.events.c.profile_id, t.events.c.timestamp, t.events.c.seq, t.events.c.payload)
         with self.db.read() as conn:

@@ -50,6 +50,7 @@ _EVENT_COLUMNS = (
     "timestamp",
     "received_at",
     "payload",
+    "trusted",
 )
 
 
@@ -400,6 +401,7 @@ class IngestStore:
                     m.timestamp_ms,
                     m.received_at_ms,
                     m.payload_json,
+                    m.trusted,
                 )
                 for m, profile in zip(messages, plan.message_profiles, strict=True)
             ],

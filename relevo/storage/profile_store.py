@@ -64,13 +64,17 @@ def _event_columns() -> tuple[Any, ...]:
         c.event,
         c.timestamp,
         c.payload,
+        c.trusted,
     )
 
 
 def _stored_event(row: Any) -> StoredEvent:
-    seq, workspace_id, profile_id, message_id, kind, name, timestamp, payload = row
+    seq, workspace_id, profile_id, message_id, kind, name, timestamp, payload, trusted = row
     return StoredEvent(
-        EventRecord(seq, kind, name, timestamp, payload), workspace_id, profile_id, message_id
+        EventRecord(seq, kind, name, timestamp, payload, bool(trusted)),
+        workspace_id,
+        profile_id,
+        message_id,
     )
 
 
@@ -140,11 +144,16 @@ class ProfileStore:
         with self.db.read() as conn:
             rows = conn.exec_driver_sql(
                 "SELECT seq, workspace_id, profile_id, message_id, type, event, timestamp, "
-                f"{payload} FROM events WHERE seq > {mark} ORDER BY seq LIMIT {mark}",
+                f"{payload}, trusted FROM events WHERE seq > {mark} ORDER BY seq LIMIT {mark}",
                 (seq, limit),
             ).fetchall()
         return [
-            StoredEvent(EventRecord(r[0], r[4], r[5], r[6], orjson.loads(r[7])), r[1], r[2], r[3])
+            StoredEvent(
+                EventRecord(r[0], r[4], r[5], r[6], orjson.loads(r[7]), bool(r[8])),
+                r[1],
+                r[2],
+                r[3],
+            )
             for r in rows
         ]
 

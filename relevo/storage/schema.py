@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Index,
     Integer,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -114,6 +116,8 @@ events = Table(
     Column("timestamp", BigInteger, nullable=False),
     Column("received_at", BigInteger, nullable=False),
     Column("payload", Json, nullable=False),
+    # False when a public (browser) key sent it: its group call is then a claim, not a membership.
+    Column("trusted", Boolean, nullable=False, server_default=true()),
     # Selective column first: plans stay index lookups even before the planner has statistics.
     UniqueConstraint("message_id", "workspace_id", name="uq_events_message"),
     Index("ix_events_profile_time", "profile_id", "timestamp"),
@@ -254,3 +258,9 @@ products = Table(
     # Serving refreshes stock from the rows changed since its last look.
     Index("ix_products_updated", "workspace_id", "updated_at"),
 )
+
+# -- merchandising rules (relevo.rules; migration 0007) --
+
+# -- audiences (relevo.audiences; migration 0008) --
+
+# -- B2B account terms: assortments and price lists (migration 0009) --

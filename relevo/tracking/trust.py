@@ -4,7 +4,9 @@ Messages from a server source, the secret key or an import are trusted as sent. 
 is public, so of the identities its message names only the visitor's own ``anonymousId`` and
 the ones it proves (relevo.identity.proofs) take part in identity resolution; every other one
 (a userId, ``context.traits.email``, ``context.externalIds``, an alias's ``previousId``) is a
-claim: stored with the message and visible server-side, never a link between profiles.
+claim: stored with the message and visible server-side, never a link between profiles. A group
+call through a browser key is a claim too (kind ``group``): it never makes the visitor a member
+of the account.
 
 Proof fields are credentials, not data about the person: they are removed from the stored
 message (the ``rlv`` link parameter from its URLs too). A valid e-mail-link token also records
@@ -35,6 +37,7 @@ from relevo.tracking.messages import TrackedMessage
 from relevo.workspaces.keys import TrustKeys
 
 EMAIL_LINK_CLICKED = "Email Link Clicked"
+GROUP = "group"  # the claim kind of a browser key's group call
 PROOF_FIELDS = ("userHash", "identityToken", "linkToken")
 
 
@@ -201,6 +204,10 @@ def apply_trust(message: TrackedMessage, policy: TrustPolicy) -> list[TrackedMes
         for kind, value in message.identities
         if (kind, value) not in trusted
     ]
+    if message.type == "group":
+        # Membership of an account (its assortment, its prices) is the shop's to grant: no
+        # proof a page can hold covers it, so a public key's group call is always a claim.
+        claims.append(Claim(GROUP, str(message.payload.get("groupId")), "unverified"))
     if not trusted and linked is None:
         return Untrusted(
             "a browser key's message needs an anonymousId, or a proof of its userId "
