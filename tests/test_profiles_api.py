@@ -272,7 +272,20 @@ def test_event_count_with_window_and_conditions(api: Api) -> None:
     bad = api.client.get(
         path, params={"event": "X", "where": '{"n": {"$near": 1}}'}, headers=api.secret_auth
     )
-    assert bad.status_code == 400 and "$near" in bad.json()["error"]["message"]
+    assert bad.status_code == 400
+    assert bad.json()["error"]["message"].startswith("where.n.$near: unknown operator")
+    # One condition language: a top-level $or is an operator, not a property named "$or".
+    either = '{"$or": [{"n": {"$gte": 5}}, {"section": "sport"}]}'
+    assert api.get(path, event="Paywall Shown", where=either)["count"] == 2
+    regex = '{"section": {"$regex": "^ne"}}'
+    assert api.get(path, event="Paywall Shown", where=regex)["count"] == 2
+    for where, part in (
+        ("[1]", "where: "),
+        ("{", "where: not valid JSON"),
+        ('{"$and": 1}', "where.and"),
+    ):
+        bad = api.client.get(path, params={"event": "X", "where": where}, headers=api.secret_auth)
+        assert bad.status_code == 400 and bad.json()["error"]["message"].startswith(part)
 
 
 def test_event_count_in_this_session(api: Api) -> None:

@@ -1,8 +1,10 @@
 """Exact behaviour counts: "how many events named X, with these property conditions, did this
 person have in the last N days / in this session". Audiences build on this.
 
-Conditions are a small MongoDB-style subset: ``{"category": "shoes", "price": {"$gte": 50}}``
-with $eq $ne $gt $gte $lt $lte $in $nin $exists.
+The property conditions are Relevo's one condition language (`relevo.conditions`), evaluated
+against the event's ``properties``: ``{"category": "shoes", "price": {"$gte": 50}}``, and also
+``$or``, ``$regex``, ``$in`` ... A condition that is not valid is refused with a 400 naming the
+offending part (``where.price.$near: unknown operator``).
 """
 
 from __future__ import annotations
@@ -12,95 +14,33 @@ from typing import Any
 
 import orjson
 
-from relevo.errors import RelevoError
+from relevo.conditions import Condition, InvalidCondition, validate
 
 MAX_EVENTS_COUNTED = 10_000  # examined per request; beyond, a count says it is not exact
 DAY_MS = 86_400_000
-OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists")
-_MISSING = object()
 
 
-class InvalidCondition(RelevoError):
-    code = "invalid_condition"
-
-
-def validate_conditions(conditions: Any) -> dict[str, Any]:
-    if not isinstance(conditions, dict):
-        raise InvalidCondition("'where' must be a JSON object of property conditions")
-    for prop, condition in conditions.items():
-        if isinstance(condition, dict):
-            for op, operand in condition.items():
-                if op not in OPERATORS:
-                    raise InvalidCondition(
-                        f"unknown operator {op!r} on {prop!r}; use one of {', '.join(OPERATORS)}"
-                    )
-                if op in ("$in", "$nin") and not isinstance(operand, list):
-                    raise InvalidCondition(f"{op} on {prop!r} needs a list")
-    return conditions
-
-
-def _lookup(properties: dict[str, Any], path: str) -> Any:
-    value: Any = properties
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return _MISSING
-        value = value[part]
-    return value
-
-
-def _compare(value: Any, op: str, operand: Any) -> bool:
-    if op == "$exists":
-        return (value is not _MISSING) == bool(operand)
-    if op == "$eq":
-        return bool(value == operand)
-    if op == "$ne":
-        return bool(value != operand)
-    if op == "$in":
-        return value in operand
-    if op == "$nin":
-        return value not in operand
-    if value is _MISSING or isinstance(value, bool) or isinstance(operand, bool):
-        return False
-    try:
-        if op == "$gt":
-            return bool(value > operand)
-        if op == "$gte":
-            return bool(value >= operand)
-        if op == "$lt":
-            return bool(value < operand)
-        return bool(value <= operand)
-    except TypeError:
-        return False  # comparing a number with a string never matches
-
-
-def matches(properties: dict[str, Any], conditions: dict[str, Any]) -> bool:
-    for prop, condition in conditions.items():
-        value = _lookup(properties, prop)
-        if isinstance(condition, dict):
-            if not all(_compare(value, op, operand) for op, operand in condition.items()):
-                return False
-        elif value != condition:
-            return False
-    return True
-
-
-def count_matching(events: Iterable[dict[str, Any]], conditions: dict[str, Any]) -> int:
+def count_matching(events: Iterable[dict[str, Any]], condition: Condition | None) -> int:
     total = 0
     for payload in events:
+        if condition is None:
+            total += 1
+            continue
         properties = payload.get("properties")
-        if matches(properties if isinstance(properties, dict) else {}, conditions):
+        if condition.matches(properties if isinstance(properties, dict) else {}):
             total += 1
     return total
 
 
-def parse_conditions(text: str | None) -> dict[str, Any]:
-    """Conditions as the API receives them: JSON text, validated."""
+def parse_conditions(text: str | None) -> Condition | None:
+    """Conditions as the API receives them: JSON text, validated; None counts every event."""
     if not text:
-        return {}
+        return None
     try:
-        return validate_conditions(orjson.loads(text))
+        source = orjson.loads(text)
     except orjson.JSONDecodeError:
-        raise InvalidCondition("'where' is not valid JSON") from None
+        raise InvalidCondition("where", "not valid JSON") from None
+    return validate(source, root="where")
 
 
 def session_start(computed: dict[str, Any], now_ms: int, timeout_ms: int) -> int:

@@ -182,7 +182,7 @@ def get_event_count(
             "count": count,
             "exact": exact,
             "since": iso(since),
-            "conditions": conditions,
+            "conditions": conditions.source if conditions is not None else {},
         }
     )
 
