@@ -16,6 +16,7 @@ from rich.progress import Progress
 from sqlalchemy import JSON, String, Text, cast, func, select
 
 from relevo.cli import recs as cli_recs
+from relevo.jobs import training as training_job
 from relevo.profiles.materializer import Materializer
 from relevo.services import Services
 from relevo.storage import schema as t
@@ -290,7 +291,7 @@ def test_a_training_during_the_erase_never_publishes_the_person(api: Api) -> Non
     _person_everywhere(api)
     person = api.profile("user_id", USER)
     profile_id = str(person["profile_id"])
-    real_train_bundle = cli_recs.train_bundle
+    real_train_bundle = training_job.train_bundle
 
     def erase_meanwhile(*args: Any, **kwargs: Any) -> Any:
         # The events are read already; the person is erased before the bundle is published.
@@ -298,12 +299,12 @@ def test_a_training_during_the_erase_never_publishes_the_person(api: Api) -> Non
         assert response.json()["erased"] is True
         return real_train_bundle(*args, **kwargs)
 
-    cli_recs.train_bundle = erase_meanwhile  # type: ignore[assignment]
+    training_job.train_bundle = erase_meanwhile  # type: ignore[assignment]
     try:
         with Progress(disable=True) as progress:
             cli_recs.train_workspace(api.services, api.keys.workspace, progress)
     finally:
-        cli_recs.train_bundle = real_train_bundle  # type: ignore[assignment]
+        training_job.train_bundle = real_train_bundle  # type: ignore[assignment]
     assert profile_id not in _model_user_ids(api)
     assert _left_in_files(api.services.models.root / str(api.keys.workspace.id), IDENTIFIERS) == []
 

@@ -10,9 +10,9 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relevo.offline.metrics import ranking_metrics, top_k
-from relevo.offline.split import temporal_split
 from relevo.recs.data import Interactions, Kind
+from relevo.recs.metrics import ranking_metrics, top_k
+from relevo.recs.split import temporal_split
 
 
 def test_metrics_by_hand() -> None:
@@ -86,3 +86,17 @@ def test_the_split_never_leaks_the_future(rows: list[tuple[int, int, int, bool]]
         assert person in set(split.train.users.tolist())  # only people with a past
         assert target and not (new & known)
         assert new <= target
+
+
+def test_the_server_never_loads_the_evaluation_code() -> None:
+    # relevo.offline is the evaluation runner only: serving (for_you's validation included)
+    # has what it needs in relevo.recs.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, relevo.api.app, relevo.recs.personal, relevo.recs.live, relevo.jobs.training;"
+        "print(sorted(m for m in sys.modules if m.startswith('relevo.offline')))"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"

@@ -224,7 +224,8 @@ def evaluate(
 ) -> None:
     """Offline evaluation on the workspace's own data: temporal split, full ranking,
     Relevo's strategies against the baselines (tables, CSV and a plot)."""
-    from relevo.cli.recs import evaluate_workspace
+    from relevo.cli.recs import RichProgress, evaluation_tables
+    from relevo.jobs.evaluation import evaluate_workspace
 
     reports = []
     with services_for(database_url) as services:
@@ -232,7 +233,9 @@ def evaluate(
             with progress_bar() as progress:
                 try:
                     reports.append(
-                        evaluate_workspace(services, found, progress, output / found.name)
+                        evaluate_workspace(
+                            services, found, output / found.name, RichProgress(progress)
+                        )
                     )
                 except RelevoError as error:
                     if workspace is not None:
@@ -243,7 +246,7 @@ def evaluate(
         typer.echo(json.dumps(shapes[0] if workspace is not None else shapes, indent=2))
     else:
         for report in reports:
-            for table in report.tables():
+            for table in evaluation_tables(report):
                 console.print(table)
     for report in reports:
         console.print(f"{report.workspace}: CSV and plot written to {report.folder}")

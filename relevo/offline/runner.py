@@ -13,14 +13,14 @@ from typing import Any
 
 import polars as pl
 
-from relevo.offline.scoring import evaluate_split, queries
-from relevo.offline.split import Split, temporal_split
 from relevo.recs.base import Recommender
 from relevo.recs.collaborative import ALS, EASE, ItemKNN
 from relevo.recs.data import Interactions, ItemTable
 from relevo.recs.personal import ForYou
 from relevo.recs.repeat import BuyAgain
+from relevo.recs.split import Split, temporal_split
 from relevo.recs.trending import Trending
+from relevo.recs.validation import evaluate_split, queries
 
 Factory = Callable[[], Recommender]
 

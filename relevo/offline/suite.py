@@ -15,13 +15,13 @@ import numpy as np
 import polars as pl
 
 from relevo.offline.runner import EvaluationResult, evaluate
-from relevo.offline.split import temporal_split
 from relevo.offline.tasks import basket_completion, next_basket, next_item
 from relevo.recs.after import BoughtAfter
 from relevo.recs.collaborative import ItemKNN
 from relevo.recs.data import NO_GROUP, Interactions, ItemTable, Kind
 from relevo.recs.sessions import SessionKNN
 from relevo.recs.similar_items import SimilarItems
+from relevo.recs.split import temporal_split
 from relevo.recs.together import FrequentlyBoughtTogether
 from relevo.recs.trending import Trending
 

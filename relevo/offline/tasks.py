@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from relevo.offline.metrics import KS, ranking_metrics, top_k
-from relevo.offline.scoring import queries
-from relevo.offline.split import temporal_split
 from relevo.recs.base import Query, Recommender
 from relevo.recs.data import NO_GROUP, Interactions, ItemTable, Kind
+from relevo.recs.metrics import KS, ranking_metrics, top_k
+from relevo.recs.split import temporal_split
+from relevo.recs.validation import queries
 
 Factory = Callable[[], Recommender]
 

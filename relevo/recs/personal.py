@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from relevo.offline.scoring import evaluate_split, fits_split, queries
-from relevo.offline.split import temporal_split
 from relevo.recs._arrays import DAY_MS
 from relevo.recs.base import Query, Recommender, Scores
 from relevo.recs.collaborative import ALS, EASE
 from relevo.recs.data import Interactions, ItemTable, Kind
 from relevo.recs.repeat import BuyAgain
+from relevo.recs.split import temporal_split
 from relevo.recs.trending import Trending
+from relevo.recs.validation import evaluate_split, fits_split, queries
 
 # The first value of each grid is the default: another one must do strictly better on the
 # validation split, so thin or noisy data keeps the default instead of an accident.

@@ -1,5 +1,9 @@
 """Scoring a split with a model: one query per person as the server would build it (their
-latest history, their last basket as context), scores in batches, targets (a) and (b)."""
+latest history, their last basket as context), scores in batches, targets (a) and (b).
+
+Serving code needs it too: for_you chooses its blend by measuring candidates on a validation
+split of the shop's own data (relevo.recs.personal). relevo.offline builds the whole
+evaluation on it; nothing here imports relevo.offline."""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from relevo.offline.metrics import KS, ranking_metrics, top_k
-from relevo.offline.split import Split
 from relevo.recs.base import Query, Recommender
 from relevo.recs.data import NO_GROUP, Interactions
+from relevo.recs.metrics import KS, ranking_metrics, top_k
+from relevo.recs.split import Split
 
 HISTORY = 50
 
