@@ -17,8 +17,10 @@ from relevo.profiles.state import ProfileRules
 from relevo.recs.forgetting import forget_in_stored_models
 from relevo.recs.live import LiveBundles
 from relevo.recs.service import Recommendations
+from relevo.rules.live import LiveRules
 from relevo.settings import Settings
 from relevo.storage.account_store import AccountStore
+from relevo.storage.account_terms_store import AccountTermsStore
 from relevo.storage.catalog_store import CatalogStore
 from relevo.storage.database import Database
 from relevo.storage.erasure_store import Erased, ErasureStore
@@ -28,6 +30,7 @@ from relevo.storage.model_store import ModelStore
 from relevo.storage.person_store import PersonStore
 from relevo.storage.profile_store import ProfileStore
 from relevo.storage.quarantine_store import QuarantineStore
+from relevo.storage.rule_store import RuleStore
 from relevo.storage.workspace_store import WorkspaceStore
 from relevo.tracking.writer import IngestWriter
 
@@ -66,6 +69,8 @@ class Services:
     rate_limits: RateLimits
     erasures: ErasureStore
     quarantine: QuarantineStore
+    merchandising: RuleStore  # merchandising rules (`rules` is the profiles' ProfileRules)
+    account_terms: AccountTermsStore
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -78,6 +83,10 @@ class Services:
             interest_half_life_ms=settings.interest_half_life_days * 86_400_000,
         )
         people = PersonStore(db)
+        merchandising = RuleStore(db)
+        account_terms = AccountTermsStore(db)
+        # Rule and catalog changes reach every worker within about a second.
+        live_rules = LiveRules(merchandising, catalog, min(1.0, settings.models_check_seconds))
         return cls(
             settings=settings,
             db=db,
@@ -99,10 +108,14 @@ class Services:
                 settings.recs_history_events,
                 stock=catalog,
                 stock_check_seconds=settings.models_check_seconds,
+                rules=live_rules,
+                terms=account_terms,
             ),
             rate_limits=rate_limits(settings),
             erasures=ErasureStore(db, people),
             quarantine=QuarantineStore(db),
+            merchandising=merchandising,
+            account_terms=account_terms,
         )
 
     def erase(self, workspace_id: int, identity: Identity, suppress: bool = False) -> Erased:

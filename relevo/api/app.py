@@ -21,6 +21,7 @@ from relevo.api.routes import (
     identity_links,
     profiles,
     recommendations,
+    rules,
     tracking,
 )
 from relevo.api.storable_params import StorableParameters
@@ -130,5 +131,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(identity_links.router)
     app.include_router(catalog.router)
     app.include_router(recommendations.router)
+    app.include_router(rules.router)
     app.include_router(health.router)
     return app

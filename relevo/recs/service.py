@@ -1,5 +1,7 @@
 """One recommendation request end to end: the visitor's latest signals, the live bundle, the
-serving core, and the answer's id. Storage comes in through the `SignalSource` protocol."""
+merchandising rules and the person's account terms, the serving core, and the answer's id.
+Storage comes in through protocols (`SignalSource`, `StockSource`, `TermsSource`,
+relevo.rules.live's sources, relevo.rules.audiences)."""
 
 from __future__ import annotations
 
@@ -16,9 +18,13 @@ from relevo.recs.base import Query
 from relevo.recs.bundle import Bundle
 from relevo.recs.errors import UnknownStrategy
 from relevo.recs.live import LiveBundles
-from relevo.recs.serving import Answer, Exclusions, Request, recommend
+from relevo.recs.serving import Answer, Exclusions, Merchandising, Request, recommend
 from relevo.recs.signals import signals_of
 from relevo.recs.strategies import STRATEGIES
+from relevo.rules.account_terms import AccountTerms, assortment_mask
+from relevo.rules.audiences import AudienceMembership, NoAudiences
+from relevo.rules.live import LiveRules
+from relevo.rules.outcome import RuleContext
 
 
 class SignalSource(Protocol):
@@ -33,12 +39,21 @@ class StockSource(Protocol):
     def stock_changes(self, workspace_id: int, since_ms: int) -> list[tuple[str, bool, int]]: ...
 
 
+class TermsSource(Protocol):
+    def revision(self, workspace_id: int) -> tuple[int, int, int, int]: ...
+    def accounts_of(self, workspace_id: int, profile_id: int) -> list[str]: ...
+    def terms(
+        self, workspace_id: int, group_ids: Sequence[str], priced: Sequence[str] = ()
+    ) -> list[AccountTerms]: ...
+
+
 @dataclass(frozen=True)
 class Context:
     product_id: str | None = None
     cart: Sequence[str] = ()
     category: str | None = None
     candidates: Sequence[str] | None = None
+    placement: str | None = None
 
 
 @dataclass
@@ -49,6 +64,9 @@ class Outcome:
     fallbacks: list[dict[str, str]]
     unknown_products: list[str] = field(default_factory=list)
     known_visitor: bool = False
+    rules: list[dict[str, Any]] = field(default_factory=list)  # every rule considered, and why
+    notes: list[str] = field(default_factory=list)
+    accounts: list[str] = field(default_factory=list)  # the person's accounts with terms
 
 
 def new_recommendation_id() -> str:
@@ -63,6 +81,9 @@ class Recommendations:
         history_events: int,
         stock: StockSource | None = None,
         stock_check_seconds: float = 2.0,
+        rules: LiveRules | None = None,
+        terms: TermsSource | None = None,
+        audiences: AudienceMembership | None = None,
     ) -> None:
         self.signals = signals
         self.bundles = bundles
@@ -70,6 +91,27 @@ class Recommendations:
         self.stock = stock
         self.stock_check_seconds = stock_check_seconds
         self._stock_seen: dict[tuple[int, str], tuple[float, int]] = {}
+        self.rules = rules
+        self.terms = terms
+        self.audiences: AudienceMembership = audiences or NoAudiences()
+        self._terms_seen: dict[int, tuple[float, bool]] = {}
+
+    def account_terms(
+        self, workspace_id: int, profile_id: int | None, priced: Sequence[str] = ()
+    ) -> list[AccountTerms]:
+        """The terms of the person's accounts; none for an unknown visitor, and no read at all
+        in a workspace without terms (looked at once per `stock_check_seconds`)."""
+        if self.terms is None or profile_id is None:
+            return []
+        now = time.monotonic()
+        checked, any_terms = self._terms_seen.get(workspace_id, (-1e18, False))
+        if now - checked >= min(1.0, self.stock_check_seconds):
+            any_terms = self.terms.revision(workspace_id)[::2] != (0, 0)
+            self._terms_seen[workspace_id] = (now, any_terms)
+        if not any_terms:
+            return []
+        groups = self.terms.accounts_of(workspace_id, profile_id)
+        return self.terms.terms(workspace_id, groups, priced) if groups else []
 
     def _refresh_stock(self, workspace_id: int, bundle: Bundle) -> None:
         """Apply catalog changes since the model was trained (or since the last look) to its
@@ -91,14 +133,14 @@ class Recommendations:
 
     def _query(
         self, bundle: Bundle, workspace_id: int, identity: Identity | None, now_ms: int
-    ) -> tuple[Query, bool]:
+    ) -> tuple[Query, int | None]:
         if identity is None:
-            return Query(now=now_ms), False
+            return Query(now=now_ms), None
         profile_id, latest_first = self.signals.visitor_signals(
             workspace_id, identity, self.history_events
         )
         if profile_id is None:
-            return Query(now=now_ms), False
+            return Query(now=now_ms), None
         items, times, kinds = [], [], []
         for timestamp, event, properties in reversed(latest_first):
             for signal in signals_of(event, properties):
@@ -114,7 +156,46 @@ class Recommendations:
             history_times=np.asarray(times, dtype=np.int64),
             history_kinds=np.asarray(kinds, dtype=np.int8),
         )
-        return query, True
+        return query, profile_id
+
+    def _merchandising(
+        self,
+        workspace_id: int,
+        bundle: Bundle,
+        strategy: str,
+        context: Context,
+        profile_id: int | None,
+        terms: list[AccountTerms],
+        now_ms: int,
+    ) -> Merchandising | None:
+        if self.rules is None:
+            return None
+        rules = self.rules.rules(workspace_id)
+        if not rules and not any(t.has_assortment for t in terms):
+            return None
+        catalog = self.rules.catalog(workspace_id, bundle.version, bundle.items.item_ids)
+        compiled = self.rules.compiled(workspace_id, catalog) if rules else []
+        audiences = (
+            self.audiences.audiences_of(workspace_id, profile_id)
+            if any(r.audience is not None for r in rules)
+            else frozenset()
+        )
+
+        def rows(ids: Sequence[str]) -> list[int]:
+            return [r for r in (catalog.index(i) for i in ids) if r is not None]
+
+        in_view = rows([context.product_id] if context.product_id else [])
+        rule_context = RuleContext(
+            strategy,
+            context.placement,
+            in_view[0] if in_view else None,
+            rows(context.cart),
+            audiences,
+            now_ms,
+        )
+        candidates = None if context.candidates is None else rows(context.candidates)
+        only = assortment_mask(terms, catalog)
+        return Merchandising(compiled, catalog, rule_context, candidates, only)
 
     def answer(
         self,
@@ -137,7 +218,11 @@ class Recommendations:
             why = "no model trained for this workspace yet (run `relevo train`)"
             return Outcome(rec_id, None, [], [{"strategy": strategy, "why": why}])
         self._refresh_stock(workspace_id, bundle)
-        query, known = self._query(bundle, workspace_id, identity, now_ms)
+        query, profile_id = self._query(bundle, workspace_id, identity, now_ms)
+        terms = self.account_terms(workspace_id, profile_id)
+        merchandising = self._merchandising(
+            workspace_id, bundle, strategy, context, profile_id, terms, now_ms
+        )
         unknown: list[str] = []
 
         def indexes(ids: Sequence[str]) -> list[int]:
@@ -161,29 +246,53 @@ class Recommendations:
             history_kinds=query.history_kinds,
             context_items=np.asarray(in_view + cart, dtype=np.int32),
         )
-        result: Answer = recommend(
-            bundle,
-            Request(
-                strategy, query, limit, in_view, cart, context.category, candidates, exclusions
-            ),
+        request = Request(
+            strategy,
+            query,
+            limit,
+            in_view,
+            cart,
+            context.category,
+            candidates,
+            exclusions,
+            merchandising,
         )
+        result: Answer = recommend(bundle, request)
+        ids = bundle.items.item_ids if merchandising is None else merchandising.catalog.item_ids
         items = [
             {
-                "product_id": bundle.items.item_ids[r.item],
+                "product_id": ids[r.item],
                 "score": round(r.score, 6),
                 "reason": r.reason,
                 "strategy": r.strategy,
+                "rules": list(r.rules),
             }
             for r in result.items
         ]
+        accounts = [t.group_id for t in terms]
+        if merchandising is not None:
+            # Products added since training are in the live catalog: only those it lacks are
+            # unknown, and a re-rank keeps none of them (no rule could be checked on them).
+            catalog = merchandising.catalog
+            unknown = [i for i in unknown if catalog.index(i) is None]
+            trace = [t.as_dict() for t in result.trace]
+            return Outcome(rec_id, bundle.version, items, result.fallbacks, unknown,
+                           profile_id is not None, trace, result.notes, accounts)  # fmt: skip
         if context.candidates is not None:
             # Re-rank returns the candidates up to the limit (every one by default): the
             # unscored ones keep their given order.
             placed = {i["product_id"] for i in items}
             items += [
-                {"product_id": c, "score": 0.0, "reason": "kept_order", "strategy": "given"}
+                {
+                    "product_id": c,
+                    "score": 0.0,
+                    "reason": "kept_order",
+                    "strategy": "given",
+                    "rules": [],
+                }
                 for c in dict.fromkeys(context.candidates)
                 if c not in placed
             ]
             del items[limit:]
-        return Outcome(rec_id, bundle.version, items, result.fallbacks, unknown, known)
+        return Outcome(rec_id, bundle.version, items, result.fallbacks, unknown,
+                       profile_id is not None, accounts=accounts)  # fmt: skip

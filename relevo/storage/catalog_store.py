@@ -224,3 +224,35 @@ class CatalogStore:
                 .order_by(c.updated_at)
             ).all()
         return [(r[0], not r[3] and _sellable(r[1], r[2]), r[4]) for r in rows]
+
+    def catalog_rows(self, workspace_id: int, since_ms: int | None) -> list[dict[str, Any]]:
+        """What merchandising rules read of each product (relevo.rules.catalog), deleted ones
+        included so that a server sees the deletion; updated at or after `since_ms` (None:
+        every product)."""
+        c = t.products.c
+        query = select(
+            c.product_id, c.brand, c.category, c.price, c.sale_price, c.availability,
+            c.stock_quantity, c.item_group_id, c.attributes, c.deleted, c.created_at,
+            c.updated_at,
+        ).where(c.workspace_id == workspace_id)  # fmt: skip
+        if since_ms is not None:
+            query = query.where(c.updated_at >= since_ms)
+        with self.db.read() as conn:
+            rows = conn.execute(query.order_by(c.updated_at)).all()
+        return [
+            {
+                "product_id": r[0],
+                "brand": r[1],
+                "category": r[2],
+                "price": r[3],
+                "sale_price": r[4],
+                "availability": r[5],
+                "stock_quantity": r[6],
+                "item_group_id": r[7],
+                "attributes": r[8] if isinstance(r[8], dict) else {},
+                "deleted": bool(r[9]),
+                "created_at": r[10],
+                "updated_at": r[11],
+            }
+            for r in rows
+        ]

@@ -261,6 +261,46 @@ products = Table(
 
 # -- merchandising rules (relevo.rules; migration 0007) --
 
+# A rule as saved (relevo.rules.model); `audience_id` is copied out of the definition so that
+# deleting an audience can list the rules that use it. `updated_at` rises strictly within a
+# workspace, so servers see any change by reading (count, max(updated_at)).
+merchandising_rules = Table(
+    "merchandising_rules",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("rule_id", String(64), primary_key=True),
+    Column("definition", Json, nullable=False),
+    Column("audience_id", String(255), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_merchandising_rules_audience", "workspace_id", "audience_id"),
+)
+
 # -- audiences (relevo.audiences; migration 0008) --
 
 # -- B2B account terms: assortments and price lists (migration 0009) --
+
+# What an account (a group id) may buy: products by id and whole category paths; an account
+# without a row sees the whole catalog.
+account_assortments = Table(
+    "account_assortments",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("group_id", String(255), primary_key=True),
+    Column("product_ids", Json, nullable=False),
+    Column("categories", Json, nullable=False),  # paths joined with " > "
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# The agreed price of a product for an account (decimal as text, as products.price).
+account_prices = Table(
+    "account_prices",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("group_id", String(255), primary_key=True),
+    Column("product_id", String(255), primary_key=True),
+    Column("price", String(40), nullable=False),
+    Column("currency", String(3), nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_account_prices_updated", "workspace_id", "updated_at"),
+)

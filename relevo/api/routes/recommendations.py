@@ -12,11 +12,12 @@ from relevo.api.auth import ReaderKey
 from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
 from relevo.api.segment_schema import error_responses
-from relevo.errors import RelevoError
+from relevo.errors import Forbidden, RelevoError
 from relevo.identity.identities import ANONYMOUS_ID, USER_ID, Identity, normalise_lookup
 from relevo.recs.errors import IdentityNotAllowed
 from relevo.recs.service import Context
 from relevo.recs.serving import Exclusions
+from relevo.rules.account_terms import agreed_price, priced_card
 from relevo.tracking.jobs import IngestJob
 from relevo.tracking.messages import TrackedMessage, validate_message
 from relevo.workspaces.keys import KeyKind, Principal
@@ -31,7 +32,7 @@ _RESPONSES = error_responses(
     {
         400: "Unknown strategy or malformed request",
         401: "Missing or unknown key",
-        403: "A browser key may only ask for its own visitor (anonymous_id)",
+        403: "A browser key may only ask for its own visitor (anonymous_id), and not for debug",
         429: "Rate limited (browser key): retry after Retry-After seconds",
     }
 )
@@ -52,6 +53,9 @@ class ContextIn(BaseModel):
         None,
         max_length=MAX_CANDIDATES,
         description=f"re-rank: the product ids to order for this person (at most {MAX_CANDIDATES})",
+    )
+    placement: str | None = Field(
+        None, max_length=255, description="Where the answer is shown, for rules scoped to it"
     )
 
 
@@ -79,7 +83,13 @@ class RecommendationIn(BaseModel):
     details: bool = Field(
         False,
         description="Add each item's product card from the catalog (title, brand, category, "
-        "prices, availability, image and page URLs, attributes; null if no longer in it)",
+        "prices, availability, image and page URLs, attributes; null if no longer in it); "
+        "for a member of an account with a price list, the agreed price",
+    )
+    debug: bool = Field(
+        False,
+        description="Add `rules`: every merchandising rule considered, applied or skipped, and "
+        "why (secret key only: a browser key asking for it gets a 403)",
     )
 
 
@@ -125,8 +135,12 @@ def _now_ms() -> int:
 @router.post("", responses=_RESPONSES, summary="Recommend products with a named strategy")
 async def recommendations(body: RecommendationIn, caller: ReaderKey, services: ServicesDep) -> JSON:
     identity = _identity(caller, body.identity)
+    if body.debug and caller.kind is not KeyKind.SECRET:
+        # The rules are the shop's merchandising plan: not for anyone holding the page's key.
+        raise Forbidden("debug shows the shop's rules: ask for it with the secret key")
+    given = body.context
     context = Context(
-        body.context.product_id, body.context.cart, body.context.category, body.context.candidates
+        given.product_id, given.cart, given.category, given.candidates, given.placement
     )
     limit = _limit(body)
     exclusions = Exclusions(**body.exclude.model_dump())
@@ -137,22 +151,30 @@ async def recommendations(body: RecommendationIn, caller: ReaderKey, services: S
         caller.workspace.id, body.strategy, identity, context, limit, exclusions, _now_ms()
     )
     if body.details and outcome.items:
-        cards = services.catalog.cards(
-            caller.workspace.id, [i["product_id"] for i in outcome.items]
+        ids = [i["product_id"] for i in outcome.items]
+        cards = services.catalog.cards(caller.workspace.id, ids)
+        terms = (
+            services.account_terms.terms(caller.workspace.id, outcome.accounts, ids)
+            if outcome.accounts
+            else []
         )
         for item in outcome.items:
-            item["product"] = cards.get(item["product_id"])
-    return JSON(
-        {
-            "recommendation_id": outcome.recommendation_id,
-            "strategy": body.strategy,
-            "model_version": outcome.version,
-            "items": outcome.items,
-            "fallbacks": outcome.fallbacks,
-            "unknown_products": outcome.unknown_products,
-            "known_visitor": outcome.known_visitor,
-        }
-    )
+            card = cards.get(item["product_id"])
+            price = agreed_price(terms, item["product_id"])
+            item["product"] = None if card is None else priced_card(card, price)
+    answer = {
+        "recommendation_id": outcome.recommendation_id,
+        "strategy": body.strategy,
+        "model_version": outcome.version,
+        "items": outcome.items,
+        "fallbacks": outcome.fallbacks,
+        "unknown_products": outcome.unknown_products,
+        "known_visitor": outcome.known_visitor,
+    }
+    if body.debug:
+        answer["rules"] = outcome.rules
+        answer["rule_notes"] = outcome.notes
+    return JSON(answer)
 
 
 def _feedback_message(

@@ -1,0 +1,98 @@
+"""B2B account terms: what an account (a Segment group) may buy and at what price, applied to
+its members' recommendations, re-ranks and product cards. Pure.
+
+    assortment  product ids and category paths ("Office > Paper" covers what is below it); an
+                account without one sees the whole catalog
+    prices      agreed price per product (and its currency), shown instead of the list price
+
+A person may be a member of several accounts (their profile's computed `groups`, made only by
+trusted group calls): the assortment is the union of those that have one (a product any of
+them may buy), and a product's price the lowest agreed by any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from relevo.rules.catalog import Bools, CatalogColumns
+from relevo.rules.condition import category_path
+
+MAX_ASSORTMENT = 100_000  # product ids, per account
+MAX_CATEGORIES = 1000
+
+
+@dataclass(frozen=True)
+class AgreedPrice:
+    price: str  # a decimal as text, as the catalog keeps prices
+    currency: str | None
+    group_id: str
+
+
+@dataclass(frozen=True)
+class AccountTerms:
+    group_id: str
+    product_ids: frozenset[str] | None = None  # None: no assortment (everything)
+    categories: tuple[str, ...] = ()
+    prices: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
+
+    @property
+    def has_assortment(self) -> bool:
+        return self.product_ids is not None
+
+
+def assortment_mask(terms: Sequence[AccountTerms], catalog: CatalogColumns) -> Bools | None:
+    """The catalog rows the person's accounts may buy; None when none of them restricts."""
+    restricting = [t for t in terms if t.has_assortment]
+    if not restricting:
+        return None
+    mask = np.zeros(len(catalog), dtype=bool)
+    for account in restricting:
+        rows = [catalog.index(p) for p in account.product_ids or ()]
+        mask[[r for r in rows if r is not None]] = True
+        for path in account.categories:
+            mask |= catalog.under(path)[catalog.category]
+    return mask
+
+
+def in_assortment(terms: Sequence[AccountTerms], product_id: str, category: Any) -> bool:
+    """One product (its category path as stored, "A > B", or a list) for a product card."""
+    restricting = [t for t in terms if t.has_assortment]
+    if not restricting:
+        return True
+    path = category_path(category if isinstance(category, str | list) else "").casefold()
+    for account in restricting:
+        if product_id in (account.product_ids or ()):
+            return True
+        for prefix in account.categories:
+            wanted = prefix.casefold()
+            if path == wanted or path.startswith(wanted + " >"):
+                return True
+    return False
+
+
+def agreed_price(terms: Sequence[AccountTerms], product_id: str) -> AgreedPrice | None:
+    best: AgreedPrice | None = None
+    for account in terms:
+        found = account.prices.get(product_id)
+        if found is not None and (best is None or Decimal(found[0]) < Decimal(best.price)):
+            best = AgreedPrice(found[0], found[1], account.group_id)
+    return best
+
+
+def priced_card(card: dict[str, Any], price: AgreedPrice | None) -> dict[str, Any]:
+    """A product card with the account's price instead of the list price (kept beside it)."""
+    if price is None:
+        return card
+    return {
+        **card,
+        "price": price.price,
+        "sale_price": None,
+        "currency": price.currency or card.get("currency"),
+        "list_price": card.get("price"),
+        "price_agreement": price.group_id,
+    }
