@@ -128,6 +128,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(tracking.router)
     app.include_router(profiles.router)
     app.include_router(accounts.router)
+    app.include_router(accounts.terms_router)
     app.include_router(identity_links.router)
     app.include_router(catalog.router)
     app.include_router(recommendations.router)

@@ -24,6 +24,7 @@ from relevo.rules.condition import category_path
 
 MAX_ASSORTMENT = 100_000  # product ids, per account
 MAX_CATEGORIES = 1000
+MAX_PRICES = 100_000  # in one call
 
 
 @dataclass(frozen=True)
