@@ -1,13 +1,16 @@
 """Recommendation serving under load, and training cost, on a large synthetic shop (50,000
 products, 100,000 visitors; bench/synthetic_shop.py). Usage:
 
-    .venv/bin/python bench/recs_latency.py --backend sqlite [--rate 500] [--seconds 15] [--record]
+    .venv/bin/python bench/recs_latency.py --backend sqlite [--rate 500] [--seconds 15] [--rules]
+                                           [--record]
 
 Loads the shop through the storage layer, trains with `relevo train` in its own process (wall
 time and peak memory of that process), starts `relevo serve --workers 2`, then sends each
 strategy an open-loop stream of requests at --rate per second (random known visitors and
 products in view, bench/loadgen.py) and reports server-side time (the Server-Timing header)
-and client latency from the scheduled send time.
+and client latency from the scheduled send time. With --rules, every strategy is measured a
+second time on the same server with five merchandising rules active (RULES: a filter, a boost,
+a bury, a diversity cap and a brand conflict, over the live catalog of 50,000 products).
 """
 
 from __future__ import annotations
@@ -39,6 +42,16 @@ from relevo.tracking.jobs import IngestJob
 from relevo.tracking.messages import TrackedMessage, validate_message
 from tests.real_server import RELEVO, environment
 
+RULES: list[dict[str, Any]] = [
+    {"id": "no-brands-1-9", "kind": "filter", "mode": "exclude",
+     "condition": {"field": "brand", "op": "in", "value": [f"brand {b}" for b in range(1, 10)]}},
+    {"id": "department-3-first", "kind": "boost", "factor": 2,
+     "condition": {"field": "category", "op": "under", "value": "Department 3"}},
+    {"id": "bury-expensive", "kind": "bury", "factor": 2,
+     "condition": {"field": "price", "op": "gte", "value": 90}},
+    {"id": "max-2-per-brand", "kind": "diversity", "attribute": "brand", "max_per_value": 2},
+    {"id": "brand-wars", "kind": "brand_conflict", "brands": [["brand 10"], ["brand 11"]]},
+]  # fmt: skip
 STRATEGIES = ["for_you", "similar", "bought_together", "bought_after", "session",
               "recently_viewed", "trending", "rerank"]  # fmt: skip
 
@@ -149,6 +162,7 @@ def main() -> None:
     parser.add_argument("--visitors", type=int, default=100_000)
     parser.add_argument("--products", type=int, default=50_000)
     parser.add_argument("--strategy", action="append", choices=STRATEGIES)
+    parser.add_argument("--rules", action="store_true", help="then again with five rules")
     parser.add_argument("--record", action="store_true")
     args = parser.parse_args()
     lines: list[str] = []
@@ -159,7 +173,7 @@ def main() -> None:
         services = Services.build(settings)
         try:
             upgrade(services.db)
-            _, secret, seconds = load_shop(services, args.visitors, args.products)
+            workspace_id, secret, seconds = load_shop(services, args.visitors, args.products)
             lines.append(
                 f"shop: {args.products:,} products, {args.visitors:,} visitors "
                 f"(profiles), loaded in {seconds:.0f} s"
@@ -181,19 +195,29 @@ def main() -> None:
                     f"serving: `relevo serve --workers 2`, open-loop {args.rate:.0f} requests/s "
                     f"for {args.seconds:.0f} s per strategy, limit 10 (rerank: 50 candidates)"
                 )
-                lines.append("")
-                lines.append("| strategy | achieved req/s | errors | server p50 ms | server p99 ms "
-                             "| client p50 ms | client p99 ms |")  # fmt: skip
-                lines.append("|---|---|---|---|---|---|---|")
-                for strategy in args.strategy or STRATEGIES:
-                    r = load(server.url, secret, strategy, args.rate, args.seconds,
-                             args.visitors, args.products)  # fmt: skip
-                    lines.append(
-                        f"| {strategy} | {r['rate']:.0f} | {r['errors']:.0f} | "
-                        f"{r['server_p50']:.1f} | {r['server_p99']:.1f} | "
-                        f"{r['client_p50']:.1f} | {r['client_p99']:.1f} |"
-                    )
-                    print(lines[-1], flush=True)
+                for with_rules in [False, True] if args.rules else [False]:
+                    if with_rules:
+                        for rule in RULES:
+                            services.merchandising.create(
+                                workspace_id, str(rule["id"]), rule, None, int(time.time() * 1000)
+                            )
+                        time.sleep(2)  # every worker looks for rule changes once a second
+                        warm_up(server.url, secret, args.visitors, args.products)
+                        lines.append("")
+                        lines.append("with five rules: " + ", ".join(r["id"] for r in RULES))
+                    lines.append("")
+                    lines.append("| strategy | achieved req/s | errors | server p50 ms "
+                                 "| server p99 ms | client p50 ms | client p99 ms |")  # fmt: skip
+                    lines.append("|---|---|---|---|---|---|---|")
+                    for strategy in args.strategy or STRATEGIES:
+                        r = load(server.url, secret, strategy, args.rate, args.seconds,
+                                 args.visitors, args.products)  # fmt: skip
+                        lines.append(
+                            f"| {strategy} | {r['rate']:.0f} | {r['errors']:.0f} | "
+                            f"{r['server_p50']:.1f} | {r['server_p99']:.1f} | "
+                            f"{r['client_p50']:.1f} | {r['client_p99']:.1f} |"
+                        )
+                        print(lines[-1], flush=True)
             finally:
                 server.stop()
         finally:

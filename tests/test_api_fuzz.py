@@ -78,6 +78,7 @@ AUTH_BY_TAG = {
     "identity": SECRET,
     "catalog": SECRET,
     "recommendations": EITHER,
+    "rules": SECRET,
     "health": NONE,
 }
 # Most cases carry the right key; some none, some a wrong one (unknown, or the other kind).
