@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relevo.api.ratelimit import RateLimits
+from relevo.audiences.service import Audiences
 from relevo.identity.identities import Identity
 from relevo.profiles.lifecycle import LifecycleThresholds
 from relevo.profiles.materializer import Materializer, MaterializerThread
@@ -21,6 +22,7 @@ from relevo.rules.live import LiveRules
 from relevo.settings import Settings
 from relevo.storage.account_store import AccountStore
 from relevo.storage.account_terms_store import AccountTermsStore
+from relevo.storage.audience_store import AudienceStore
 from relevo.storage.catalog_store import CatalogStore
 from relevo.storage.database import Database
 from relevo.storage.erasure_store import Erased, ErasureStore
@@ -71,6 +73,7 @@ class Services:
     quarantine: QuarantineStore
     merchandising: RuleStore  # merchandising rules (`rules` is the profiles' ProfileRules)
     account_terms: AccountTermsStore
+    audiences: Audiences
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -85,6 +88,8 @@ class Services:
         people = PersonStore(db)
         merchandising = RuleStore(db)
         account_terms = AccountTermsStore(db)
+        lifecycle = LifecycleThresholds(settings.lapsed_after_days)
+        audiences = Audiences(AudienceStore(db), rules, lifecycle, dependents=merchandising)
         # Rule and catalog changes reach every worker within about a second.
         live_rules = LiveRules(merchandising, catalog, min(1.0, settings.models_check_seconds))
         return cls(
@@ -99,7 +104,7 @@ class Services:
             accounts=AccountStore(db),
             materializer=Materializer(ProfileStore(db), rules, settings.materializer_chunk_events),
             rules=rules,
-            lifecycle=LifecycleThresholds(settings.lapsed_after_days),
+            lifecycle=lifecycle,
             models=models,
             catalog=catalog,
             recommendations=Recommendations(
@@ -110,12 +115,14 @@ class Services:
                 stock_check_seconds=settings.models_check_seconds,
                 rules=live_rules,
                 terms=account_terms,
+                audiences=audiences,
             ),
             rate_limits=rate_limits(settings),
             erasures=ErasureStore(db, people),
             quarantine=QuarantineStore(db),
             merchandising=merchandising,
             account_terms=account_terms,
+            audiences=audiences,
         )
 
     def erase(self, workspace_id: int, identity: Identity, suppress: bool = False) -> Erased:

@@ -75,6 +75,7 @@ AUTH_BY_TAG = {
     "tracking": WRITE,
     "profiles": SECRET,
     "accounts": SECRET,
+    "audiences": SECRET,
     "identity": SECRET,
     "catalog": SECRET,
     "recommendations": EITHER,

@@ -16,6 +16,7 @@ from relevo import __version__
 from relevo.api.responses import JSON
 from relevo.api.routes import (
     accounts,
+    audiences,
     catalog,
     health,
     identity_links,
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(tracking.router)
     app.include_router(profiles.router)
     app.include_router(accounts.router)
+    app.include_router(audiences.router)
     app.include_router(accounts.terms_router)
     app.include_router(identity_links.router)
     app.include_router(catalog.router)

@@ -7,6 +7,7 @@ of the person sorted by time), so both paths give the same answer for in-order e
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,34 @@ MAX_INTERESTS = 50
 MAX_GROUPS = 20  # accounts (Segment `group` calls) kept per person, most recently seen first
 MAX_EVENT_NAMES = 500  # distinct event names counted per person; more are counted as overflow
 MAX_GROUP_TRAITS = 200  # traits kept per account
+# Events Relevo itself records about a person (exposures, recommendation feedback, audience
+# changes): kept in the timeline, but they are not the person's behaviour, so they move no
+# behaviour counter, session or last-seen.
+SYSTEM_EVENTS = frozenset(
+    {
+        "Experiment Viewed",
+        "Recommendation Shown",
+        "Recommendation Clicked",
+        "Audience Entered",
+        "Audience Exited",
+    }
+)
+DAY_MS = 86_400_000
+# Behaviour counters (relevo.profiles.behaviour reads them): per event name, daily buckets
+# kept this many days, the current session's count, the latest time; per declared property,
+# daily buckets of each value seen (at most MAX_BUCKETED_VALUES) and daily sums.
+BEHAVIOUR_DAYS = 400
+MAX_BUCKETED_VALUES = 50
+PRUNE_PAST = 100  # buckets a counter holds before old ones are dropped (amortised)
+# Which properties are bucketed: (event name or "*", property, "values" | "sum"). Declared per
+# installation (ProfileRules.bucketed); these are the Segment e-commerce spec's.
+DEFAULT_BUCKETED = (
+    ("*", "category", "values"),
+    ("*", "brand", "values"),
+    ("*", "section", "values"),
+    ("*", "revenue", "sum"),
+    ("*", "price", "sum"),
+)
 
 
 def record_overflow(state: dict[str, Any], what: str, by: int = 1) -> None:
@@ -51,6 +80,23 @@ def record_overflow(state: dict[str, Any], what: str, by: int = 1) -> None:
 class ProfileRules:
     session_timeout_ms: int = 30 * 60_000
     interest_half_life_ms: float = 30 * 86_400_000.0
+    # The properties behaviour counters keep buckets of (see DEFAULT_BUCKETED).
+    bucketed: tuple[tuple[str, str, str], ...] = DEFAULT_BUCKETED
+
+    @functools.cached_property
+    def _bucketed_by_event(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        return {}
+
+    def bucketed_for(self, event: str) -> tuple[tuple[str, str], ...]:
+        """(property, "values" | "sum") pairs bucketed for this event name (remembered per
+        name: this runs for every event folded)."""
+        known = self._bucketed_by_event
+        found = known.get(event)
+        if found is None:
+            found = tuple((p, k) for name, p, k in self.bucketed if name in ("*", event))
+            if len(known) < 10_000:
+                known[event] = found
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +182,8 @@ def _count(state: dict[str, Any], key: str, by: float = 1) -> None:
 
 def apply_event(state: dict[str, Any], record: EventRecord, rules: ProfileRules) -> None:
     """Update ``state`` in place with one event."""
+    if record.event in SYSTEM_EVENTS and record.type == "track":
+        return
     ts = record.timestamp
     payload = record.payload
     context = payload.get("context") if isinstance(payload.get("context"), dict) else None
@@ -221,6 +269,7 @@ def _apply_track(
     counts = state.setdefault("event_counts", {})
     if name in counts or len(counts) < MAX_EVENT_NAMES:
         counts[name] = counts.get(name, 0) + 1
+        _count_behaviour(state, name, properties, ts, rules)
     else:
         record_overflow(state, "event_names")
     counted = COUNTED_EVENTS.get(name)
@@ -254,6 +303,62 @@ def _apply_track(
         half_life = rules.interest_half_life_ms
         _add_interest(interests["categories"], product.get("category"), weight, ts, half_life)
         _add_interest(interests["brands"], product.get("brand"), weight, ts, half_life)
+
+
+def _count_behaviour(
+    state: dict[str, Any], name: str, properties: dict[str, Any], ts: int, rules: ProfileRules
+) -> None:
+    """One event into its name's behaviour counters: ``{"d": {day: n}, "s": [session start,
+    n], "last": ts, "v": {prop: {value: {day: n}}}, "sum": {prop: {day: total}}}``. A session
+    count whose start is not the current session's is stale and restarts."""
+    behaviour = state.setdefault("behaviour", {})
+    counter = behaviour.get(name)
+    if counter is None:
+        counter = behaviour[name] = {"d": {}, "s": [0, 0], "last": ts}
+    day = str(ts // DAY_MS)
+    days = counter["d"]
+    if day in days:
+        days[day] += 1
+    else:
+        days[day] = 1
+        if len(days) > PRUNE_PAST:
+            _prune(days, ts)
+    started = state.get("session_started_at", ts)
+    session = counter["s"]
+    if ts >= started:
+        if session[0] == started:
+            session[1] += 1
+        else:
+            counter["s"] = [started, 1]
+    if ts > counter["last"]:
+        counter["last"] = ts
+    for prop, kind in rules.bucketed_for(name):
+        value = properties.get(prop)
+        if value is None:
+            continue
+        if kind == "sum":
+            number = _number(value)
+            if number is not None:
+                sums = counter.setdefault("sum", {}).setdefault(prop, {})
+                sums[day] = sums.get(day, 0.0) + number
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            values = counter.setdefault("v", {}).setdefault(prop, {})
+            key = str(value)
+            buckets = values.get(key)
+            if buckets is None:
+                if len(values) >= MAX_BUCKETED_VALUES:
+                    record_overflow(state, "bucketed_values")
+                    continue
+                buckets = values[key] = {}
+            buckets[day] = buckets.get(day, 0) + 1
+
+
+def _prune(days: dict[str, Any], ts: int) -> None:
+    """Drop buckets past the behaviour window (when a counter holds many: readers filter by
+    day anyway, so an old bucket left is never counted)."""
+    oldest = ts // DAY_MS - BEHAVIOUR_DAYS
+    for key in [k for k in days if int(k) < oldest]:
+        del days[key]
 
 
 def rebuild(records: list[EventRecord], rules: ProfileRules) -> dict[str, Any]:

@@ -279,6 +279,20 @@ merchandising_rules = Table(
 # -- audiences (relevo.audiences; migration 0008) --
 
 # -- B2B account terms: assortments and price lists (migration 0009) --
+# Saved audiences (the built-in ones are code, relevo.audiences.builtins): a condition over
+# people, stored as written and validated when saved.
+audiences = Table(
+    "audiences",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("audience_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("condition", Json, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
 
 # What an account (a group id) may buy: products by id and whole category paths; an account
 # without a row sees the whole catalog.

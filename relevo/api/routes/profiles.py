@@ -14,6 +14,7 @@ from relevo.api.auth import SecretWorkspace
 from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
 from relevo.api.segment_schema import error_responses
+from relevo.audiences.context import request_context
 from relevo.errors import NotFound, RelevoError
 from relevo.identity.identities import normalise_lookup
 from relevo.profiles.event_counts import (
@@ -183,6 +184,60 @@ def get_event_count(
             "exact": exact,
             "since": iso(since),
             "conditions": conditions.source if conditions is not None else {},
+        }
+    )
+
+
+@router.get(
+    "/{kind}/{value}/audiences",
+    responses=_RESPONSES,
+    summary="The person's audiences now, each with why",
+)
+def get_audiences(
+    kind: str,
+    value: str,
+    workspace: SecretWorkspace,
+    services: ServicesDep,
+    context: Annotated[
+        str | None,
+        Query(
+            max_length=8000,
+            description='The request as JSON, e.g. {"page": {"url": "..."}, "userAgent": "...", '
+            '"country": "DE", "timezone": "Europe/Berlin", "product": {...}, "cart": {...}}',
+        ),
+    ] = None,
+    all: Annotated[
+        bool, Query(description="Also list the audiences they are not in, with why not")
+    ] = False,
+) -> JSON:
+    person = _person(services, workspace, kind, value)
+    now = _now_ms()
+    raw: Any = None
+    if context:
+        try:
+            raw = orjson.loads(context)
+        except orjson.JSONDecodeError:
+            raise RelevoError("context is not valid JSON") from None
+        if not isinstance(raw, dict):
+            raise RelevoError("context must be a JSON object")
+    request = request_context(raw, now) if raw is not None else None
+    judged = services.audiences.of_person(
+        workspace.id, person.traits, person.computed, now, request
+    )
+    return JSON(
+        {
+            "profile_id": person.profile_id,
+            "audiences": [
+                {
+                    "id": m.audience.id,
+                    "name": m.audience.name,
+                    "builtin": m.audience.builtin,
+                    **({"member": m.matched} if all else {}),
+                    "why": m.why,
+                }
+                for m in judged
+                if all or m.matched
+            ],
         }
     )
 

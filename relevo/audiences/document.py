@@ -1,0 +1,111 @@
+"""The document an audience's condition sees: one person now, and the request when there is one.
+
+    {"traits": {...}, "preferences": {...}, "consent": {...} | null,
+     "computed": {"orders", "revenue", "sessions", "lifecycle_stage", "days_since_last_order",
+                  "hours_since_last_seen", "cart_open", "top_categories": ["Shoes", ...],
+                  "device": {"type": "mobile", ...}, "first_touch": {"channel": ...},
+                  "session_touch": {"channel": "email", ...}, "event_counts": {...}, ...},
+     "accounts": [{"id": "acme", "traits": {"plan": "enterprise", ...}}, ...],
+     "account": {"id": ..., "traits": {...}} | null      the most recently seen account
+     "context": {"page": {"url", "path", "referrer"}, "utm": {"source", "medium", ...},
+                 "device": {...}, "country", "product": {...}, "cart": {"items", "value",
+                 "count"}, "local": {"hour", "weekday"}} | null}
+
+Built from what is stored (traits and computed state), judged at ``now_ms``: the same function
+serves a request (with its context) and a whole-workspace query (without), so both
+interpreters see the same document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from relevo.profiles.lifecycle import LifecycleThresholds, lifecycle_stage
+from relevo.profiles.state import ProfileRules, top_interests
+from relevo.profiles.traits import declared_preferences
+
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+_COUNTS = (
+    "sessions",
+    "events",
+    "page_views",
+    "screen_views",
+    "product_views",
+    "list_views",
+    "searches",
+    "cart_adds",
+    "cart_removals",
+    "cart_views",
+    "checkouts_started",
+    "email_opens",
+    "email_clicks",
+)
+
+
+def _since(now_ms: int, at: Any, unit: int) -> float | None:
+    if not isinstance(at, int | float) or isinstance(at, bool):
+        return None
+    return round(max(0.0, (now_ms - at) / unit), 2)
+
+
+def computed_document(
+    computed: dict[str, Any], now_ms: int, rules: ProfileRules, thresholds: LifecycleThresholds
+) -> dict[str, Any]:
+    orders = int(computed.get("orders", 0))
+    revenue = float(computed.get("revenue", 0.0))
+    interests = computed.get("interests") or {}
+    half_life = rules.interest_half_life_ms
+    top = top_interests(interests.get("categories", {}), now_ms, half_life)
+    brands = top_interests(interests.get("brands", {}), now_ms, half_life)
+    return {
+        **{key: computed.get(key, 0) for key in _COUNTS},
+        "orders": orders,
+        "revenue": round(revenue, 2),
+        "refunded": computed.get("refunded", 0.0),
+        "average_order_value": round(revenue / orders, 2) if orders else None,
+        "lifecycle_stage": lifecycle_stage(computed, now_ms, thresholds),
+        "days_since_first_seen": _since(now_ms, computed.get("first_seen"), DAY_MS),
+        "days_since_last_seen": _since(now_ms, computed.get("last_seen"), DAY_MS),
+        "hours_since_last_seen": _since(now_ms, computed.get("last_seen"), HOUR_MS),
+        "days_since_last_order": _since(now_ms, computed.get("last_order_at"), DAY_MS),
+        "days_since_first_order": _since(now_ms, computed.get("first_order_at"), DAY_MS),
+        "cart_open": "cart_open_since" in computed,
+        "top_categories": [i["name"] for i in top],
+        "top_brands": [i["name"] for i in brands],
+        "device": computed.get("device"),
+        "first_touch": computed.get("first_touch"),
+        "session_touch": computed.get("session_touch"),
+        "event_counts": computed.get("event_counts", {}),
+    }
+
+
+def accounts_document(computed: dict[str, Any]) -> list[dict[str, Any]]:
+    """The person's accounts (trusted group calls only: the fold keeps no other), most
+    recently seen first."""
+    groups = computed.get("groups") or {}
+    ordered = sorted(groups.items(), key=lambda item: -item[1].get("last_seen", 0))
+    return [{"id": group_id, "traits": group.get("traits", {})} for group_id, group in ordered]
+
+
+def person_document(
+    traits: dict[str, Any],
+    computed: dict[str, Any],
+    now_ms: int,
+    rules: ProfileRules,
+    thresholds: LifecycleThresholds,
+    context: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    consent = computed.get("consent")
+    if consent is None and isinstance(traits.get("consent"), dict):
+        consent = traits["consent"]
+    accounts = accounts_document(computed)
+    return {
+        "traits": traits,
+        "preferences": declared_preferences(traits),
+        "consent": consent,
+        "computed": computed_document(computed, now_ms, rules, thresholds),
+        "accounts": accounts,
+        "account": accounts[0] if accounts else None,
+        "context": context,
+    }

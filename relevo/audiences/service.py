@@ -1,0 +1,218 @@
+"""The audiences use cases, for the API, the CLI and jobs: saved and built-in audiences of a
+workspace, a person's audiences now (with why), and whole-workspace previews and members."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from relevo.audiences.builtins import builtin_audiences
+from relevo.audiences.document import person_document
+from relevo.audiences.model import Audience, Compiler, Membership, check_id, matching, memberships
+from relevo.audiences.records import AudienceSource, Dependents, ProfileChunkRow
+from relevo.audiences.vectorised import Table, Vectorised
+from relevo.conditions import Condition
+from relevo.errors import ConflictError, NotFound, RelevoError
+from relevo.profiles.lifecycle import LifecycleThresholds
+from relevo.profiles.state import ProfileRules
+
+MAX_PAGE = 1000
+SAMPLE = 10
+
+
+class AudienceInUse(ConflictError):
+    code = "audience_in_use"
+
+
+@dataclass
+class Preview:
+    count: int
+    profiles: int
+    sample: list[int]
+
+
+class NoDependents:
+    """Until something uses audiences, nothing depends on one."""
+
+    def rules_using_audience(self, workspace_id: int, audience_id: str) -> list[str]:
+        return []
+
+
+class Audiences:
+    def __init__(
+        self,
+        store: AudienceSource,
+        rules: ProfileRules,
+        thresholds: LifecycleThresholds,
+        dependents: Dependents | None = None,
+        cache_seconds: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.rules = rules
+        self.thresholds = thresholds
+        self.dependents: Dependents = dependents or NoDependents()
+        self.compiler = Compiler(rules)
+        self.builtins = [
+            self.compiler.audience(a["id"], a["name"], a["description"], a["condition"], True)
+            for a in builtin_audiences(thresholds)
+        ]
+        self.cache_seconds = cache_seconds
+        # Compiled saved audiences per workspace: requests read them at most once a second
+        # (a change made in another process shows within that second).
+        self._cache: dict[int, tuple[float, list[Audience]]] = {}
+        self._lock = threading.Lock()
+
+    # -- definitions --------------------------------------------------------------------------
+    def saved(self, workspace_id: int) -> list[Audience]:
+        now = time.monotonic()
+        cached = self._cache.get(workspace_id)
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            return cached[1]
+        compiled = []
+        for row in self.store.saved(workspace_id):
+            try:
+                compiled.append(
+                    self.compiler.audience(
+                        row.audience_id, row.name, row.description, row.condition
+                    )
+                )
+            except RelevoError:
+                continue  # saved under other counters' declaration: it matches nobody now
+        with self._lock:
+            self._cache[workspace_id] = (now, compiled)
+        return compiled
+
+    def all(self, workspace_id: int) -> list[Audience]:
+        return [*self.builtins, *self.saved(workspace_id)]
+
+    def find(self, workspace_id: int, audience_id: str) -> Audience:
+        for audience in self.builtins:
+            if audience.id == audience_id:
+                return audience
+        row = self.store.get(workspace_id, audience_id)
+        if row is None:
+            raise NotFound(f"no audience has id {audience_id!r} in this workspace")
+        return self.compiler.audience(row.audience_id, row.name, row.description, row.condition)
+
+    def condition(self, source: Any) -> Condition:
+        return self.compiler.condition(source)
+
+    def create(
+        self, workspace_id: int, audience_id: str, name: str, description: str, source: Any
+    ) -> Audience:
+        check_id(audience_id)
+        audience = self.compiler.audience(audience_id, name, description, source)
+        self.store.create(workspace_id, audience_id, name, description, source)
+        self._cache.pop(workspace_id, None)
+        return audience
+
+    def replace(
+        self, workspace_id: int, audience_id: str, name: str, description: str, source: Any
+    ) -> Audience:
+        check_id(audience_id)
+        audience = self.compiler.audience(audience_id, name, description, source)
+        if self.store.replace(workspace_id, audience_id, name, description, source) is None:
+            raise NotFound(f"no audience has id {audience_id!r} in this workspace; POST creates it")
+        self._cache.pop(workspace_id, None)
+        return audience
+
+    def delete(self, workspace_id: int, audience_id: str) -> None:
+        if any(a.id == audience_id for a in self.builtins):
+            raise RelevoError(f"{audience_id!r} is a built-in audience: it cannot be deleted")
+        rules = self.dependents.rules_using_audience(workspace_id, audience_id)
+        if rules:
+            raise AudienceInUse(
+                f"audience {audience_id!r} is used by {len(rules)} merchandising rule(s): "
+                f"{', '.join(rules)}; change or delete them first",
+                dependents={"rules": rules},
+            )
+        if not self.store.delete(workspace_id, audience_id):
+            raise NotFound(f"no audience has id {audience_id!r} in this workspace")
+        self._cache.pop(workspace_id, None)
+
+    # -- one person ---------------------------------------------------------------------------
+    def document(
+        self,
+        traits: dict[str, Any],
+        computed: dict[str, Any],
+        now_ms: int,
+        context: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return person_document(traits, computed, now_ms, self.rules, self.thresholds, context)
+
+    def of_person(
+        self,
+        workspace_id: int,
+        traits: dict[str, Any],
+        computed: dict[str, Any],
+        now_ms: int,
+        context: dict[str, Any] | None = None,
+    ) -> list[Membership]:
+        document = self.document(traits, computed, now_ms, context)
+        timeout = self.rules.session_timeout_ms
+        return memberships(self.all(workspace_id), document, computed, now_ms, timeout)
+
+    def audiences_of(self, workspace_id: int, profile_id: int | None) -> frozenset[str]:
+        """relevo.rules.audiences.AudienceMembership: the audience ids a person is in now
+        (an unknown visitor: judged as a profile with nothing yet). Never raises."""
+        try:
+            row = None if profile_id is None else self.store.profile(workspace_id, profile_id)
+            traits, computed = (row.traits, row.computed) if row is not None else ({}, {})
+            now = int(time.time() * 1000)
+            document = self.document(traits, computed, now)
+            found = matching(
+                self.all(workspace_id), document, computed, now, self.rules.session_timeout_ms
+            )
+            return frozenset(a.id for a in found)
+        except Exception:
+            return frozenset()
+
+    # -- the whole workspace ------------------------------------------------------------------
+    def _table(self, rows: list[ProfileChunkRow], now_ms: int) -> Table:
+        documents = [self.document(r.traits, r.computed, now_ms) for r in rows]
+        return Table(documents, [r.computed for r in rows], now_ms, self.rules.session_timeout_ms)
+
+    def _matching_ids(
+        self, workspace_id: int, condition: Condition, after_id: int = 0
+    ) -> Iterator[tuple[int, list[int]]]:
+        """(profiles judged, matching ids) per chunk of the workspace, in id order."""
+        vectorised = Vectorised(condition, self.compiler.extensions)
+        now = int(time.time() * 1000)
+        for rows in self.store.profile_chunks(workspace_id, after_id):
+            mask = vectorised.mask(self._table(rows, now))
+            yield len(rows), [r.profile_id for r, hit in zip(rows, mask, strict=True) if hit]
+
+    def preview(self, workspace_id: int, source: Any) -> Preview:
+        condition = self.compiler.condition(source)
+        count = profiles = 0
+        sample: list[int] = []
+        for judged, ids in self._matching_ids(workspace_id, condition):
+            profiles += judged
+            count += len(ids)
+            sample += ids[: SAMPLE - len(sample)]
+        return Preview(count, profiles, sample)
+
+    def members(
+        self, workspace_id: int, audience_id: str, limit: int, after_id: int = 0
+    ) -> tuple[list[int], int | None]:
+        """A page of member profile ids in id order, and the cursor of the next page."""
+        condition = self.find(workspace_id, audience_id).condition
+        found: list[int] = []
+        for _, ids in self._matching_ids(workspace_id, condition, after_id):
+            found += ids
+            if len(found) > limit:
+                break
+        page = found[:limit]
+        return page, page[-1] if len(found) > limit else None
+
+    def all_members(self, workspace_id: int, audience_id: str) -> Iterator[list[int]]:
+        condition = self.find(workspace_id, audience_id).condition
+        for _, ids in self._matching_ids(workspace_id, condition):
+            if ids:
+                yield ids
+
+    def identities(self, profile_ids: list[int]) -> dict[int, dict[str, str]]:
+        return self.store.identities(profile_ids)
