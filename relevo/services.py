@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relevo.api.ratelimit import RateLimits
+from relevo.audiences.job import AudienceJob, AudienceJobThread
 from relevo.audiences.service import Audiences
 from relevo.identity.identities import Identity
 from relevo.profiles.lifecycle import LifecycleThresholds
@@ -74,6 +75,7 @@ class Services:
     merchandising: RuleStore  # merchandising rules (`rules` is the profiles' ProfileRules)
     account_terms: AccountTermsStore
     audiences: Audiences
+    audience_job: AudienceJob  # Entered/Exited and webhooks, in the lease holder
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -89,7 +91,8 @@ class Services:
         merchandising = RuleStore(db)
         account_terms = AccountTermsStore(db)
         lifecycle = LifecycleThresholds(settings.lapsed_after_days)
-        audiences = Audiences(AudienceStore(db), rules, lifecycle, dependents=merchandising)
+        audience_store = AudienceStore(db)
+        audiences = Audiences(audience_store, rules, lifecycle, dependents=merchandising)
         # Rule and catalog changes reach every worker within about a second.
         live_rules = LiveRules(merchandising, catalog, min(1.0, settings.models_check_seconds))
         return cls(
@@ -124,6 +127,7 @@ class Services:
             account_terms=account_terms,
             audiences=audiences,
         )
+            audience_job=AudienceJob(audiences, audience_store),
 
     def erase(self, workspace_id: int, identity: Identity, suppress: bool = False) -> Erased:
         """GDPR erasure: the database in one transaction, then the trained models (the one
@@ -139,6 +143,10 @@ class Services:
 
     def erasure_watcher(self) -> ErasureWatcher:
         return ErasureWatcher(self.erasures, self.recommendations.bundles, self.settings)
+
+    def audience_job_thread(self) -> AudienceJobThread:
+        """Runs only while this process holds the materializer's lease: one process does it."""
+        return AudienceJobThread(self.audience_job, self.materializer.store.holds_lease)
 
     def background(self) -> MaterializerThread:
         return MaterializerThread(

@@ -52,9 +52,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         erasures = services.erasure_watcher()
         erasures.start()
         try:
+        audience_job = services.audience_job_thread() if settings.run_materializer else None
+        if audience_job is not None:
+            audience_job.start()
             yield
         finally:
             erasures.stop()
+            if audience_job is not None:
+                audience_job.stop()
             if background is not None:
                 background.stop()
             services.writer.stop()

@@ -174,6 +174,22 @@ def measure(query: EventQuery, computed: dict[str, Any], now_ms: int, timeout_ms
     )
 
 
+def counter_paths(query: EventQuery) -> list[tuple[str, ...]]:
+    """The parts of the computed state `measure` reads for this query: a whole-workspace
+    read can fetch only these (a few numbers instead of every counter)."""
+    base = ("behaviour", query.name)
+    if query.measure == "days_since":
+        return [(*base, "last")]
+    if query.session:
+        return [(*base, "s")]
+    if query.measure == "sum":
+        return [(*base, "sum", str(query.prop))]
+    if query.where is None:
+        return [(*base, "d")]
+    prop, values = query.where
+    return [(*base, "v", prop, value) for value in sorted(values)]
+
+
 def behaviour_answer(
     computed: dict[str, Any], now_ms: int, timeout_ms: int
 ) -> Callable[[Any, Any], Outcome]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from relevo.audiences.behaviour import behaviour_answer, event_extension
 from relevo.audiences.builtins import BUILTIN_IDS
+from relevo.audiences.records import StoredAudience
 from relevo.conditions import Condition, Extension, InvalidCondition, validate
 from relevo.errors import RelevoError
 from relevo.profiles.state import ProfileRules
@@ -24,14 +25,20 @@ class Audience:
     description: str
     condition: Condition
     builtin: bool = False
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
 
     def view(self) -> dict[str, Any]:
+        webhook = None
+        if self.webhook_url is not None:
+            webhook = {"url": self.webhook_url, "secret": self.webhook_secret}
         return {
             "id": self.id,
             "name": self.name,
             "description": self.description,
             "condition": self.condition.source,
             "builtin": self.builtin,
+            "webhook": webhook,
         }
 
 
@@ -56,6 +63,24 @@ class Compiler:
         self, audience_id: str, name: str, description: str, source: Any, builtin: bool = False
     ) -> Audience:
         return Audience(audience_id, name, description, self.condition(source), builtin)
+
+    def stored(self, row: StoredAudience) -> Audience:
+        return Audience(
+            row.audience_id,
+            row.name,
+            row.description,
+            self.condition(row.condition),
+            webhook_url=row.webhook_url,
+            webhook_secret=row.webhook_secret,
+        )
+
+
+def check_webhook(url: str | None) -> str | None:
+    if url is None:
+        return None
+    if not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", url) or len(url) > 2000:
+        raise RelevoError(f"webhook_url {url[:100]!r}: an http(s) URL of at most 2000 characters")
+    return url
 
 
 def check_id(audience_id: str) -> str:

@@ -3,7 +3,7 @@ implements them for SQLite and PostgreSQL; the domain never imports storage)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -16,6 +16,8 @@ class StoredAudience:
     condition: Any
     created_at: int
     updated_at: int
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,18 +30,49 @@ class ProfileChunkRow:
 class AudienceSource(Protocol):
     def saved(self, workspace_id: int) -> list[StoredAudience]: ...
     def get(self, workspace_id: int, audience_id: str) -> StoredAudience | None: ...
-    def create(
-        self, workspace_id: int, audience_id: str, name: str, description: str, condition: Any
-    ) -> StoredAudience: ...
-    def replace(
-        self, workspace_id: int, audience_id: str, name: str, description: str, condition: Any
-    ) -> StoredAudience | None: ...
+    def create(self, workspace_id: int, audience: StoredAudience) -> StoredAudience: ...
+    def replace(self, workspace_id: int, audience: StoredAudience) -> StoredAudience | None: ...
     def delete(self, workspace_id: int, audience_id: str) -> bool: ...
     def profile(self, workspace_id: int, profile_id: int) -> ProfileChunkRow | None: ...
     def profile_chunks(
-        self, workspace_id: int, after_id: int = 0, chunk: int = 5000
-    ) -> Iterator[list[ProfileChunkRow]]: ...
+        self,
+        workspace_id: int,
+        after_id: int = 0,
+        chunk: int = 5000,
+        changed_since: int | None = None,
+        only_state: Sequence[tuple[str, ...]] | None = None,
+    ) -> Iterator[list[ProfileChunkRow]]:
+        """``only_state``: read only these paths of the computed state, no traits (what a
+        behaviour condition needs); a store that cannot address one reads everything."""
+        ...
+
     def identities(self, profile_ids: list[int]) -> dict[int, dict[str, str]]: ...
+
+
+class MembershipSource(Protocol):
+    """What the audience job reads and writes: who was in each saved audience, the changes as
+    system events and webhook deliveries, its checkpoint."""
+
+    def workspaces_with_audiences(self) -> list[int]: ...
+    def members_of(self, workspace_id: int, profile_ids: list[int]) -> dict[int, set[str]]: ...
+    def record_changes(
+        self,
+        workspace_id: int,
+        now_ms: int,
+        entered: list[tuple[str, int]],
+        exited: list[tuple[str, int]],
+        events: list[tuple[int, dict[str, Any]]],
+        deliveries: list[dict[str, Any]],
+    ) -> None: ...
+    def job_checkpoint(self) -> int: ...
+    def set_job_checkpoint(self, position: int) -> None: ...
+    def due_deliveries(self, now_ms: int, limit: int) -> list[dict[str, Any]]: ...
+    def delivery_attempted(
+        self, delivery_id: int, now_ms: int, error: str | None, next_attempt_at: int | None
+    ) -> None: ...
+    def deliveries(
+        self, workspace_id: int, audience_id: str, limit: int, before_id: int | None
+    ) -> list[dict[str, Any]]: ...
 
 
 class Dependents(Protocol):

@@ -3,17 +3,28 @@ workspace, a person's audiences now (with why), and whole-workspace previews and
 
 from __future__ import annotations
 
+import base64
+import secrets
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from relevo.audiences.behaviour import EventQuery, counter_paths
 from relevo.audiences.builtins import builtin_audiences
 from relevo.audiences.document import person_document
-from relevo.audiences.model import Audience, Compiler, Membership, check_id, matching, memberships
-from relevo.audiences.records import AudienceSource, Dependents, ProfileChunkRow
-from relevo.audiences.vectorised import Table, Vectorised
+from relevo.audiences.model import (
+    Audience,
+    Compiler,
+    Membership,
+    check_id,
+    check_webhook,
+    matching,
+    memberships,
+)
+from relevo.audiences.records import AudienceSource, Dependents, ProfileChunkRow, StoredAudience
+from relevo.audiences.vectorised import Table, Vectorised, needs
 from relevo.conditions import Condition
 from relevo.errors import ConflictError, NotFound, RelevoError
 from relevo.profiles.lifecycle import LifecycleThresholds
@@ -21,6 +32,11 @@ from relevo.profiles.state import ProfileRules
 
 MAX_PAGE = 1000
 SAMPLE = 10
+
+
+def new_webhook_secret() -> str:
+    """Standard Webhooks' secret format: whsec_ and 24 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 class AudienceInUse(ConflictError):
@@ -32,6 +48,19 @@ class Preview:
     count: int
     profiles: int
     sample: list[int]
+
+
+def state_paths(condition: Condition) -> list[tuple[str, ...]] | None:
+    """For a condition of behaviour operators only, the parts of the computed state it reads;
+    None when it reads the document (then the whole profile is read)."""
+    if needs(condition.source).paths:
+        return None
+    paths: set[tuple[str, ...]] = {("session_started_at",), ("last_seen",)}
+    for _, query in condition.extension_uses:
+        if not isinstance(query, EventQuery):
+            return None
+        paths.update(counter_paths(query))
+    return sorted(paths)
 
 
 class NoDependents:
@@ -74,11 +103,7 @@ class Audiences:
         compiled = []
         for row in self.store.saved(workspace_id):
             try:
-                compiled.append(
-                    self.compiler.audience(
-                        row.audience_id, row.name, row.description, row.condition
-                    )
-                )
+                compiled.append(self.compiler.stored(row))
             except RelevoError:
                 continue  # saved under other counters' declaration: it matches nobody now
         with self._lock:
@@ -95,29 +120,64 @@ class Audiences:
         row = self.store.get(workspace_id, audience_id)
         if row is None:
             raise NotFound(f"no audience has id {audience_id!r} in this workspace")
-        return self.compiler.audience(row.audience_id, row.name, row.description, row.condition)
+        return self.compiler.stored(row)
 
     def condition(self, source: Any) -> Condition:
         return self.compiler.condition(source)
 
     def create(
-        self, workspace_id: int, audience_id: str, name: str, description: str, source: Any
+        self,
+        workspace_id: int,
+        audience_id: str,
+        name: str,
+        description: str,
+        source: Any,
+        webhook_url: str | None = None,
     ) -> Audience:
         check_id(audience_id)
-        audience = self.compiler.audience(audience_id, name, description, source)
-        self.store.create(workspace_id, audience_id, name, description, source)
+        self.compiler.condition(source)
+        now = int(time.time() * 1000)
+        row = StoredAudience(
+            audience_id,
+            name,
+            description,
+            source,
+            now,
+            now,
+            check_webhook(webhook_url),
+            new_webhook_secret() if webhook_url is not None else None,
+        )
+        self.store.create(workspace_id, row)
         self._cache.pop(workspace_id, None)
-        return audience
+        return self.compiler.stored(row)
 
     def replace(
-        self, workspace_id: int, audience_id: str, name: str, description: str, source: Any
+        self,
+        workspace_id: int,
+        audience_id: str,
+        name: str,
+        description: str,
+        source: Any,
+        webhook_url: str | None = None,
     ) -> Audience:
         check_id(audience_id)
-        audience = self.compiler.audience(audience_id, name, description, source)
-        if self.store.replace(workspace_id, audience_id, name, description, source) is None:
+        self.compiler.condition(source)
+        now = int(time.time() * 1000)
+        row = StoredAudience(
+            audience_id,
+            name,
+            description,
+            source,
+            now,
+            now,
+            check_webhook(webhook_url),
+            new_webhook_secret(),  # kept only when the audience had no secret yet
+        )
+        saved = self.store.replace(workspace_id, row)
+        if saved is None:
             raise NotFound(f"no audience has id {audience_id!r} in this workspace; POST creates it")
         self._cache.pop(workspace_id, None)
-        return audience
+        return self.compiler.stored(saved)
 
     def delete(self, workspace_id: int, audience_id: str) -> None:
         if any(a.id == audience_id for a in self.builtins):
@@ -172,16 +232,20 @@ class Audiences:
 
     # -- the whole workspace ------------------------------------------------------------------
     def _table(self, rows: list[ProfileChunkRow], now_ms: int) -> Table:
-        documents = [self.document(r.traits, r.computed, now_ms) for r in rows]
+        def documents() -> list[dict[str, Any]]:
+            return [self.document(r.traits, r.computed, now_ms) for r in rows]
+
         return Table(documents, [r.computed for r in rows], now_ms, self.rules.session_timeout_ms)
 
     def _matching_ids(
         self, workspace_id: int, condition: Condition, after_id: int = 0
     ) -> Iterator[tuple[int, list[int]]]:
-        """(profiles judged, matching ids) per chunk of the workspace, in id order."""
+        """(profiles judged, matching ids) per chunk of the workspace, in id order. Only what
+        the condition reads is read: a behaviour condition, its events' counters."""
         vectorised = Vectorised(condition, self.compiler.extensions)
+        only = state_paths(condition)
         now = int(time.time() * 1000)
-        for rows in self.store.profile_chunks(workspace_id, after_id):
+        for rows in self.store.profile_chunks(workspace_id, after_id, only_state=only):
             mask = vectorised.mask(self._table(rows, now))
             yield len(rows), [r.profile_id for r, hit in zip(rows, mask, strict=True) if hit]
 

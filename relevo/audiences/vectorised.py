@@ -14,12 +14,13 @@ interpreters give the same members.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from relevo.audiences.behaviour import behaviour_answer
+from relevo.audiences.behaviour import EventQuery, measure
 from relevo.conditions import Condition, validate
 from relevo.conditions.extensions import Extension
 
@@ -35,23 +36,31 @@ _COMPARE = {
 
 
 class Table:
-    """A chunk of profiles: their documents and computed states, row for row."""
+    """A chunk of profiles, row for row: their computed states, and their documents, made
+    only when a path of the condition needs them (a behaviour condition reads only the
+    counters)."""
 
     def __init__(
         self,
-        documents: Sequence[dict[str, Any]],
+        documents: Sequence[dict[str, Any]] | Callable[[], Sequence[dict[str, Any]]],
         computed: Sequence[dict[str, Any]],
         now_ms: int,
         timeout_ms: int,
     ) -> None:
-        self.documents = documents
+        self._documents = documents
         self.computed = computed
         self.now_ms = now_ms
         self.timeout_ms = timeout_ms
         self._columns: dict[str, list[Any]] = {}
 
     def __len__(self) -> int:
-        return len(self.documents)
+        return len(self.computed)
+
+    @property
+    def documents(self) -> Sequence[dict[str, Any]]:
+        if callable(self._documents):
+            self._documents = self._documents()
+        return self._documents
 
     def column(self, path: str) -> list[Any]:
         found = self._columns.get(path)
@@ -65,6 +74,37 @@ class Table:
                 found.append(value)
             self._columns[path] = found
         return found
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What of a profile a condition reads: document paths (then the whole document is made)
+    and the event names of its behaviour operators (their counters only)."""
+
+    paths: frozenset[str]
+    events: frozenset[str]
+
+
+def needs(source: Any) -> Needs:
+    paths: set[str] = set()
+    events: set[str] = set()
+
+    def visit(condition: Any) -> None:
+        if not isinstance(condition, dict):
+            return
+        for key, value in condition.items():
+            if key in ("$and", "$or", "$nor") and isinstance(value, list):
+                for child in value:
+                    visit(child)
+            elif key == "$not":
+                visit(value)
+            elif key == "$event" and isinstance(value, dict):
+                events.add(str(value.get("name")))
+            elif not key.startswith("$"):
+                paths.add(key)
+
+    visit(source)
+    return Needs(frozenset(paths), frozenset(events))
 
 
 def _is_number(value: Any) -> bool:
@@ -166,20 +206,18 @@ class Vectorised:
         return Leaf(key, None, value, self.extensions).mask
 
     def _extension(self, key: str, value: Any) -> Node:
+        """A behaviour operator: its measure (count, sum, days since) for every row from the
+        counters, then its comparison over that column, vectorised like any other."""
         compiled = validate({key: value}, self.extensions)
+        query = compiled.extension_uses[0][1] if compiled.extension_uses else None
+        if not isinstance(query, EventQuery):
+            return lambda table: np.zeros(len(table), dtype=np.bool_)
+        comparison = Vectorised(query.test)
 
         def rows(table: Table) -> Mask:
             now, timeout = table.now_ms, table.timeout_ms
-            return np.fromiter(
-                (
-                    compiled.matches(
-                        document, extensions={"$event": behaviour_answer(computed, now, timeout)}
-                    )
-                    for document, computed in zip(table.documents, table.computed, strict=True)
-                ),
-                dtype=np.bool_,
-                count=len(table),
-            )
+            measured = [{"v": measure(query, c, now, timeout)} for c in table.computed]
+            return comparison.mask(Table(measured, table.computed, now, timeout))
 
         return rows
 

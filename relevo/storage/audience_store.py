@@ -3,12 +3,11 @@ judge (one pass, in chunks of profile ids, so memory stays bounded at any size).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, cast, delete, insert, select, update
+from sqlalchemy import Text, cast, delete, func, insert, select, update
 
 from relevo.audiences.records import ProfileChunkRow, StoredAudience
 from relevo.errors import ConflictError
@@ -17,8 +16,30 @@ from relevo.storage import schema as t
 from relevo.storage.database import Database
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+def _unaddressable(path: tuple[str, ...]) -> bool:
+    """Not expressible in SQLite's JSON path syntax (a quote or backslash in a key)."""
+    return any('"' in part or "\\" in part for part in path)
+
+
+def _partial_row(row: Any, paths: list[tuple[str, ...]], sqlite: bool) -> ProfileChunkRow:
+    """The computed state holding just the values read at ``paths``."""
+    computed: dict[str, Any] = {}
+    for path, raw in zip(paths, row[1:], strict=True):
+        if raw is None:
+            continue
+        # SQLite gives text only for objects and strings (a string leaf is not JSON text:
+        # none of the paths read ends at one); PostgreSQL gives every value as JSON text.
+        value = (
+            orjson.loads(raw) if isinstance(raw, str) and (not sqlite or raw[:1] in "{[") else raw
+        )
+        node = computed
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return ProfileChunkRow(row[0], {}, computed)
+
+
+JOB_CHECKPOINT = "audiences"  # profiles updated after this (ms) are judged again
 
 
 class AudienceStore:
@@ -33,6 +54,8 @@ class AudienceStore:
             row.condition,
             row.created_at,
             row.updated_at,
+            row.webhook_url,
+            row.webhook_secret,
         )
 
     def saved(self, workspace_id: int) -> list[StoredAudience]:
@@ -53,55 +76,66 @@ class AudienceStore:
             ).first()
         return None if row is None else self._row(row)
 
-    def create(
-        self, workspace_id: int, audience_id: str, name: str, description: str, condition: Any
-    ) -> StoredAudience:
-        now = _now_ms()
+    def create(self, workspace_id: int, audience: StoredAudience) -> StoredAudience:
         with self.db.write() as conn:
             a = t.audiences.c
             taken = conn.execute(
                 select(a.audience_id).where(
-                    a.workspace_id == workspace_id, a.audience_id == audience_id
+                    a.workspace_id == workspace_id, a.audience_id == audience.audience_id
                 )
             ).first()
             if taken is not None:
-                raise ConflictError(f"an audience with id {audience_id!r} exists; PUT changes it")
+                raise ConflictError(
+                    f"an audience with id {audience.audience_id!r} exists; PUT changes it"
+                )
             conn.execute(
                 insert(t.audiences).values(
                     workspace_id=workspace_id,
-                    audience_id=audience_id,
-                    name=name,
-                    description=description,
-                    condition=condition,
-                    created_at=now,
-                    updated_at=now,
+                    audience_id=audience.audience_id,
+                    name=audience.name,
+                    description=audience.description,
+                    condition=audience.condition,
+                    webhook_url=audience.webhook_url,
+                    webhook_secret=audience.webhook_secret,
+                    created_at=audience.created_at,
+                    updated_at=audience.updated_at,
                 )
             )
-        return StoredAudience(audience_id, name, description, condition, now, now)
+        return audience
 
-    def replace(
-        self, workspace_id: int, audience_id: str, name: str, description: str, condition: Any
-    ) -> StoredAudience | None:
+    def replace(self, workspace_id: int, audience: StoredAudience) -> StoredAudience | None:
         a = t.audiences.c
-        now = _now_ms()
         with self.db.write() as conn:
             changed = conn.execute(
                 update(t.audiences)
-                .where(a.workspace_id == workspace_id, a.audience_id == audience_id)
-                .values(name=name, description=description, condition=condition, updated_at=now)
+                .where(a.workspace_id == workspace_id, a.audience_id == audience.audience_id)
+                .values(
+                    name=audience.name,
+                    description=audience.description,
+                    condition=audience.condition,
+                    webhook_url=audience.webhook_url,
+                    updated_at=audience.updated_at,
+                    # A webhook keeps its secret across changes; a new one gets one.
+                    webhook_secret=func.coalesce(a.webhook_secret, audience.webhook_secret),
+                )
             ).rowcount
-        return self.get(workspace_id, audience_id) if changed else None
+        return self.get(workspace_id, audience.audience_id) if changed else None
 
     def delete(self, workspace_id: int, audience_id: str) -> bool:
         a = t.audiences.c
         with self.db.write() as conn:
-            return bool(
-                conn.execute(
-                    delete(t.audiences).where(
-                        a.workspace_id == workspace_id, a.audience_id == audience_id
-                    )
-                ).rowcount
+            deleted = conn.execute(
+                delete(t.audiences).where(
+                    a.workspace_id == workspace_id, a.audience_id == audience_id
+                )
+            ).rowcount
+            m = t.audience_members.c
+            conn.execute(
+                delete(t.audience_members).where(
+                    m.workspace_id == workspace_id, m.audience_id == audience_id
+                )
             )
+            return bool(deleted)
 
     def profile(self, workspace_id: int, profile_id: int) -> ProfileChunkRow | None:
         """One surviving profile (a merged one answers None: the survivor holds the person)."""
@@ -120,26 +154,54 @@ class AudienceStore:
 
     # -- the whole workspace, for the vectorised interpreter -------------------------------
     def profile_chunks(
-        self, workspace_id: int, after_id: int = 0, chunk: int = 5000
+        self,
+        workspace_id: int,
+        after_id: int = 0,
+        chunk: int = 5000,
+        changed_since: int | None = None,
+        only_state: Sequence[tuple[str, ...]] | None = None,
     ) -> Iterator[list[ProfileChunkRow]]:
-        """Surviving profiles in id order, ``chunk`` at a time, from ``after_id`` on. The JSON
-        is read as text and parsed here with orjson (the driver's own decoding is slower)."""
+        """Surviving profiles in id order, ``chunk`` at a time, from ``after_id`` on (only
+        those updated after ``changed_since`` when given). The JSON is read as text and
+        parsed here with orjson (the driver's own decoding is slower). With ``only_state``,
+        only those paths of the computed state are read, extracted by the database: a few
+        numbers to move and parse instead of the whole state."""
         p = t.profiles.c
+        paths = list(only_state) if only_state is not None else None
+        if paths is not None and self.db.is_sqlite and any(_unaddressable(x) for x in paths):
+            paths = None
+        columns: list[Any] = (
+            [cast(p.traits, Text), cast(p.computed, Text)]
+            if paths is None
+            else [self._extract(path) for path in paths]
+        )
         while True:
             query = (
-                select(p.id, cast(p.traits, Text), cast(p.computed, Text))
+                select(p.id, *columns)
                 .where(p.workspace_id == workspace_id, p.merged_into.is_(None), p.id > after_id)
                 .order_by(p.id)
                 .limit(chunk)
             )
+            if changed_since is not None:
+                query = query.where(p.updated_at > changed_since)
             with self.db.read() as conn:
                 rows = conn.execute(query).all()
             if not rows:
                 return
-            yield [ProfileChunkRow(r[0], orjson.loads(r[1]), orjson.loads(r[2])) for r in rows]
+            if paths is None:
+                yield [ProfileChunkRow(r[0], orjson.loads(r[1]), orjson.loads(r[2])) for r in rows]
+            else:
+                yield [_partial_row(r, paths, self.db.is_sqlite) for r in rows]
             if len(rows) < chunk:
                 return
             after_id = rows[-1][0]
+
+    def _extract(self, path: tuple[str, ...]) -> Any:
+        """The value at ``path`` of the computed state: JSON text (or, on SQLite, a number)."""
+        p = t.profiles.c
+        if not self.db.is_sqlite:
+            return func.json_extract_path_text(p.computed, *path)
+        return func.json_extract(p.computed, "$" + "".join(f'."{part}"' for part in path))
 
     def identities(self, profile_ids: list[int]) -> dict[int, dict[str, str]]:
         """For each profile, its first user id, e-mail and anonymous id (for listing members)."""
@@ -158,3 +220,158 @@ class AudienceStore:
                 for profile, kind, value in rows:
                     found.setdefault(profile, {}).setdefault(kind, value)
         return found
+
+    # -- the audience job: members, Entered/Exited, webhook deliveries -----------------------
+    def workspaces_with_audiences(self) -> list[int]:
+        a = t.audiences.c
+        with self.db.read() as conn:
+            return list(conn.execute(select(a.workspace_id).distinct()).scalars())
+
+    def members_of(self, workspace_id: int, profile_ids: list[int]) -> dict[int, set[str]]:
+        m = t.audience_members.c
+        found: dict[int, set[str]] = {}
+        with self.db.read() as conn:
+            for start in range(0, len(profile_ids), 500):
+                rows = conn.execute(
+                    select(m.profile_id, m.audience_id).where(
+                        m.workspace_id == workspace_id,
+                        m.profile_id.in_(profile_ids[start : start + 500]),
+                    )
+                )
+                for profile_id, audience_id in rows:
+                    found.setdefault(profile_id, set()).add(audience_id)
+        return found
+
+    def record_changes(
+        self,
+        workspace_id: int,
+        now_ms: int,
+        entered: list[tuple[str, int]],
+        exited: list[tuple[str, int]],
+        events: list[tuple[int, dict[str, Any]]],
+        deliveries: list[dict[str, Any]],
+    ) -> None:
+        """One transaction: the members, their system events (appended to the event log
+        under the ingest lock, so event order stays commit order) and webhook deliveries."""
+        m = t.audience_members.c
+        with self.db.write() as conn:
+            if entered:
+                conn.execute(
+                    insert(t.audience_members),
+                    [
+                        {
+                            "workspace_id": workspace_id,
+                            "audience_id": audience_id,
+                            "profile_id": profile_id,
+                            "entered_at": now_ms,
+                        }
+                        for audience_id, profile_id in entered
+                    ],
+                )
+            for audience_id, profile_id in exited:
+                conn.execute(
+                    delete(t.audience_members).where(
+                        m.workspace_id == workspace_id,
+                        m.audience_id == audience_id,
+                        m.profile_id == profile_id,
+                    )
+                )
+            if deliveries:
+                conn.execute(insert(t.audience_deliveries), deliveries)
+            if events:
+                self.db.lock_ingest(conn)
+                conn.execute(
+                    insert(t.events),
+                    [
+                        {
+                            "workspace_id": workspace_id,
+                            "message_id": payload["messageId"],
+                            "profile_id": profile_id,
+                            "type": "track",
+                            "event": payload["event"],
+                            "timestamp": now_ms,
+                            "received_at": now_ms,
+                            "payload": payload,
+                            "trusted": True,
+                        }
+                        for profile_id, payload in events
+                    ],
+                )
+
+    def job_checkpoint(self) -> int:
+        c = t.checkpoints.c
+        with self.db.read() as conn:
+            found = conn.execute(select(c.position).where(c.name == JOB_CHECKPOINT)).scalar()
+        return int(found) if found is not None else 0
+
+    def set_job_checkpoint(self, position: int) -> None:
+        c = t.checkpoints.c
+        with self.db.write() as conn:
+            changed = conn.execute(
+                update(t.checkpoints).where(c.name == JOB_CHECKPOINT).values(position=position)
+            ).rowcount
+            if not changed:
+                conn.execute(insert(t.checkpoints).values(name=JOB_CHECKPOINT, position=position))
+
+    def due_deliveries(self, now_ms: int, limit: int) -> list[dict[str, Any]]:
+        d, a = t.audience_deliveries.c, t.audiences.c
+        query = (
+            select(
+                d.id,
+                d.message_id,
+                d.payload,
+                d.attempts,
+                d.created_at,
+                a.webhook_url,
+                a.webhook_secret,
+            )
+            .join(
+                t.audiences,
+                (a.workspace_id == d.workspace_id) & (a.audience_id == d.audience_id),
+            )
+            .where(d.status == "pending", d.next_attempt_at <= now_ms)
+            .order_by(d.next_attempt_at, d.id)
+            .limit(limit)
+        )
+        with self.db.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def delivery_attempted(
+        self, delivery_id: int, now_ms: int, error: str | None, next_attempt_at: int | None
+    ) -> None:
+        d = t.audience_deliveries.c
+        if error is None:
+            values: dict[str, Any] = {"status": "delivered", "delivered_at": now_ms}
+        elif next_attempt_at is None:
+            values = {"status": "failed"}
+        else:
+            values = {"next_attempt_at": next_attempt_at}
+        with self.db.write() as conn:
+            conn.execute(
+                update(t.audience_deliveries)
+                .where(d.id == delivery_id)
+                .values(attempts=d.attempts + 1, last_error=error, **values)
+            )
+
+    def deliveries(
+        self, workspace_id: int, audience_id: str, limit: int, before_id: int | None
+    ) -> list[dict[str, Any]]:
+        d = t.audience_deliveries.c
+        query = select(
+            d.id,
+            d.message_id,
+            d.profile_id,
+            d.payload,
+            d.status,
+            d.attempts,
+            d.next_attempt_at,
+            d.last_error,
+            d.created_at,
+            d.delivered_at,
+        ).where(d.workspace_id == workspace_id, d.audience_id == audience_id)
+        if before_id is not None:
+            query = query.where(d.id < before_id)
+        with self.db.read() as conn:
+            return [
+                dict(r._mapping) for r in conn.execute(query.order_by(d.id.desc()).limit(limit))
+            ]

@@ -7,6 +7,7 @@ quarantined messages naming any of their identities; and messages of other visit
 claimed one of their identities (the claimers' profiles are rebuilt without them). What stays:
 an ``erasures`` row per erased profile id (an internal number, nothing personal) and, when
 asked, a keyed hash of each identity so that later messages naming them are refused.
+The audiences they were in and the webhook deliveries naming them go with their profiles.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class ErasureStore:
                     "trait_changes",
                     "merges",
                     "claims",
+                    "audience_memberships",
+                    "audience_deliveries",
                     "quarantined_messages",
                     "messages_claiming_them",
                 ),
@@ -120,6 +123,8 @@ class ErasureStore:
             ("trait_changes", t.trait_changes, "profile_id"),
             ("claims", t.claims, "profile_id"),
             ("merges", t.merges, "survivor_id"),
+            ("audience_memberships", t.audience_members, "profile_id"),
+            ("audience_deliveries", t.audience_deliveries, "profile_id"),
         ):
             counts[name] += _in_chunks(conn, table, column, ids)
         counts["merges"] += _in_chunks(conn, t.merges, "merged_id", ids)

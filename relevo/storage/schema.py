@@ -278,7 +278,6 @@ merchandising_rules = Table(
 
 # -- audiences (relevo.audiences; migration 0008) --
 
-# -- B2B account terms: assortments and price lists (migration 0009) --
 # Saved audiences (the built-in ones are code, relevo.audiences.builtins): a condition over
 # people, stored as written and validated when saved.
 audiences = Table(
@@ -290,10 +289,47 @@ audiences = Table(
     Column("description", Text, nullable=False),
     Column("condition", Json, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # Entered/Exited are posted here, signed with the secret (Standard Webhooks: whsec_...).
+    Column("webhook_url", Text, nullable=True),
+    Column("webhook_secret", String(80), nullable=True),
     Column("updated_at", BigInteger, nullable=False),
 )
 
 
+# Who was in each saved audience when the audience job last judged them: the job records
+# `Audience Entered` / `Audience Exited` for the differences.
+audience_members = Table(
+    "audience_members",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("audience_id", String(64), primary_key=True),
+    Column("profile_id", BigInteger, primary_key=True),
+    Column("entered_at", BigInteger, nullable=False),
+    Index("ix_audience_members_profile", "profile_id"),
+)
+
+# Webhook deliveries of Entered/Exited, retried with back-off, kept to be shown.
+audience_deliveries = Table(
+    "audience_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("audience_id", String(64), nullable=False),
+    Column("profile_id", BigInteger, nullable=False),
+    Column("message_id", String(64), nullable=False),  # the webhook-id header
+    Column("payload", Json, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("delivered_at", BigInteger, nullable=True),
+    Index("ix_audience_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_audience_deliveries_audience", "workspace_id", "audience_id", "id"),
+    Index("ix_audience_deliveries_profile", "profile_id"),
+)
+
+# -- B2B account terms: assortments and price lists (migration 0009) --
 # What an account (a group id) may buy: products by id and whole category paths; an account
 # without a row sees the whole catalog.
 account_assortments = Table(

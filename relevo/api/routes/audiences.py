@@ -20,6 +20,7 @@ from relevo.audiences.model import Audience
 from relevo.audiences.service import MAX_PAGE
 from relevo.errors import RelevoError
 from relevo.identity.identities import ANONYMOUS_ID, EMAIL, USER_ID
+from relevo.profiles.view import iso
 from relevo.services import Services
 
 router = APIRouter(prefix="/v1/audiences", tags=["audiences"])
@@ -42,6 +43,12 @@ class AudienceBody(BaseModel):
     description: str = Field("", max_length=2000)
     condition: dict[str, Any] = Field(
         description="A condition (README, Audiences)", examples=[_EXAMPLE]
+    )
+    webhook_url: str | None = Field(
+        None,
+        max_length=2000,
+        description="Entered/Exited are posted here, signed (Standard Webhooks); the secret "
+        "to verify them is in the answer's webhook.secret",
     )
 
 
@@ -79,7 +86,7 @@ def _view(audience: Audience) -> dict[str, Any]:
 )
 def create_audience(body: NewAudience, workspace: SecretWorkspace, services: ServicesDep) -> JSON:
     audience = services.audiences.create(
-        workspace.id, body.id, body.name, body.description, body.condition
+        workspace.id, body.id, body.name, body.description, body.condition, body.webhook_url
     )
     return JSON(_view(audience), status_code=201)
 
@@ -117,7 +124,7 @@ def replace_audience(
     audience_id: AudienceId, body: AudienceBody, workspace: SecretWorkspace, services: ServicesDep
 ) -> JSON:
     audience = services.audiences.replace(
-        workspace.id, audience_id, body.name, body.description, body.condition
+        workspace.id, audience_id, body.name, body.description, body.condition, body.webhook_url
     )
     return JSON(_view(audience))
 
@@ -191,5 +198,46 @@ def members(
         {
             "members": _members_view(services, ids),
             "next_cursor": None if next_after is None else str(next_after),
+        }
+    )
+
+
+@router.get(
+    "/{audience_id}/deliveries",
+    responses=_ONE,
+    summary="The audience's webhook deliveries, newest first: status, attempts, last error",
+)
+def deliveries(
+    audience_id: AudienceId,
+    workspace: SecretWorkspace,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}")] = 100,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^\d{1,18}$", description="next_cursor of the previous page")
+    ] = None,
+) -> JSON:
+    services.audiences.find(workspace.id, audience_id)
+    rows = services.audience_job.store.deliveries(
+        workspace.id, audience_id, limit, int(cursor) if cursor else None
+    )
+    return JSON(
+        {
+            "deliveries": [
+                {
+                    "webhook_id": r["message_id"],
+                    "profile_id": r["profile_id"],
+                    "message": r["payload"],
+                    "status": r["status"],
+                    "attempts": r["attempts"],
+                    "next_attempt_at": iso(r["next_attempt_at"])
+                    if r["status"] == "pending"
+                    else None,
+                    "last_error": r["last_error"],
+                    "created_at": iso(r["created_at"]),
+                    "delivered_at": iso(r["delivered_at"]),
+                }
+                for r in rows
+            ],
+            "next_cursor": str(rows[-1]["id"]) if len(rows) == limit else None,
         }
     )

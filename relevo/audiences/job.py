@@ -1,0 +1,209 @@
+"""The audience job: every few seconds, in the process that holds the materializer's lease,
+judge again the profiles updated since its last run (and, once an hour, every profile: time
+alone moves people, e.g. into "lapsed"), record `Audience Entered` / `Audience Exited` for
+the differences with who was in each saved audience, and post them to the audience's webhook
+(Standard Webhooks 1.0 signatures, retried with back-off). Never in the materializer's
+per-event path: ingest speed does not depend on how many audiences there are.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+from standardwebhooks.webhooks import Webhook
+
+from relevo.audiences.changes import (
+    Change,
+    differences,
+    next_attempt,
+    system_event,
+    webhook_message,
+)
+from relevo.audiences.records import MembershipSource
+from relevo.audiences.service import Audiences
+from relevo.audiences.vectorised import Vectorised
+
+log = logging.getLogger(__name__)
+
+FULL_SWEEP_MS = 3_600_000
+SLACK_MS = 2_000  # a profile saved while the last run read is judged again, not missed
+JOB_SECONDS = 2.0
+MAX_DELIVERIES_PER_RUN = 200
+Sender = Callable[[str, bytes, Mapping[str, str]], None]
+
+
+def post(url: str, body: bytes, headers: Mapping[str, str]) -> None:
+    """POST, raising unless the answer is a 2xx (urllib raises HTTPError for the others)."""
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        answer.read(1024)
+
+
+@dataclass
+class JobReport:
+    judged: int = 0
+    entered: int = 0
+    exited: int = 0
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class AudienceJob:
+    def __init__(
+        self, audiences: Audiences, store: MembershipSource, sender: Sender = post
+    ) -> None:
+        self.audiences = audiences
+        self.store = store
+        self.sender = sender
+        self._last_full: int | None = None
+        self._lock = threading.Lock()
+
+    def run_once(self, now_ms: int | None = None) -> JobReport:
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        report = JobReport()
+        with self._lock:
+            since = self.store.job_checkpoint()
+            full = self._last_full is None or now - self._last_full >= FULL_SWEEP_MS
+            for workspace_id in self.store.workspaces_with_audiences():
+                # A changed definition moves people whose profile did not change: all again.
+                changed = max(
+                    (row.updated_at for row in self.audiences.store.saved(workspace_id)),
+                    default=0,
+                )
+                everyone = full or changed > since - SLACK_MS
+                self._judge(workspace_id, now, None if everyone else since - SLACK_MS, report)
+            self.store.set_job_checkpoint(now)
+            if full:
+                self._last_full = now
+            self.deliver(now, report)
+        return report
+
+    def _judge(
+        self, workspace_id: int, now: int, changed_since: int | None, report: JobReport
+    ) -> None:
+        saved = self.audiences.saved(workspace_id)
+        if not saved:
+            return
+        compiled = [(a, Vectorised(a.condition, self.audiences.compiler.extensions)) for a in saved]
+        judged = {a.id for a in saved}
+        for rows in self.audiences.store.profile_chunks(workspace_id, changed_since=changed_since):
+            table = self.audiences._table(rows, now)
+            members: dict[int, set[str]] = {r.profile_id: set() for r in rows}
+            for audience, vectorised in compiled:
+                for row, hit in zip(rows, vectorised.mask(table), strict=True):
+                    if hit:
+                        members[row.profile_id].add(audience.id)
+            report.judged += len(rows)
+            before = self.store.members_of(workspace_id, list(members))
+            changes = differences(before, members, judged)
+            if changes:
+                self._record(workspace_id, now, changes, report)
+
+    def _record(
+        self,
+        workspace_id: int,
+        now: int,
+        changes: list[Change],
+        report: JobReport,
+    ) -> None:
+        audiences = {a.id: a for a in self.audiences.saved(workspace_id)}
+        hooked = [c for c in changes if audiences[c.audience_id].webhook_url is not None]
+        names = self.audiences.identities(sorted({c.profile_id for c in hooked}))
+        events = [
+            (c.profile_id, system_event(c, audiences[c.audience_id].name, now)) for c in changes
+        ]
+        deliveries = [
+            {
+                "workspace_id": workspace_id,
+                "audience_id": c.audience_id,
+                "profile_id": c.profile_id,
+                "message_id": f"msg_{event['messageId'].rsplit('-', 1)[-1]}",
+                "payload": webhook_message(
+                    c, audiences[c.audience_id].name, now, names.get(c.profile_id, {})
+                ),
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for c, (_, event) in zip(changes, events, strict=True)
+            if c in hooked
+        ]
+        self.store.record_changes(
+            workspace_id,
+            now,
+            [(c.audience_id, c.profile_id) for c in changes if c.entered],
+            [(c.audience_id, c.profile_id) for c in changes if not c.entered],
+            events,
+            deliveries,
+        )
+        report.entered += sum(c.entered for c in changes)
+        report.exited += sum(not c.entered for c in changes)
+
+    def deliver(self, now: int, report: JobReport | None = None) -> JobReport:
+        """Post the deliveries that are due; a failure is tried again after its back-off."""
+        report = report or JobReport()
+        for due in self.store.due_deliveries(now, MAX_DELIVERIES_PER_RUN):
+            body = orjson.dumps(due["payload"])
+            error = None
+            try:
+                if not due["webhook_url"] or not due["webhook_secret"]:
+                    raise ValueError("the audience has no webhook any more")
+                signer = Webhook(due["webhook_secret"])
+                at = datetime.fromtimestamp(now / 1000, UTC)
+                headers = {
+                    "content-type": "application/json",
+                    "webhook-id": due["message_id"],
+                    "webhook-timestamp": str(now // 1000),
+                    "webhook-signature": signer.sign(due["message_id"], at, body.decode()),
+                }
+                self.sender(due["webhook_url"], body, headers)
+            except (urllib.error.URLError, OSError, ValueError) as e:
+                error = f"{type(e).__name__}: {e}"[:500]
+            except Exception as e:  # a webhook must never stop the job
+                error = f"{type(e).__name__}: {e}"[:500]
+            retry = None if error is None else next_attempt(due["attempts"] + 1, now)
+            self.store.delivery_attempted(due["id"], now, error, retry)
+            if error is None:
+                report.delivered += 1
+            elif retry is None:
+                report.failed += 1
+            else:
+                report.retried += 1
+        return report
+
+
+class AudienceJobThread:
+    """Runs the job every JOB_SECONDS while ``may_run()`` (this process holds the lease)."""
+
+    def __init__(self, job: AudienceJob, may_run: Callable[[], bool]) -> None:
+        self.job = job
+        self.may_run = may_run
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="relevo-audiences", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(JOB_SECONDS):
+            try:
+                if self.may_run():
+                    self.job.run_once()
+            except Exception:
+                log.exception("the audience job failed; it runs again in %s s", JOB_SECONDS)
