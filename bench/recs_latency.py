@@ -218,6 +218,9 @@ def main() -> None:
                             f"{r['client_p50']:.1f} | {r['client_p99']:.1f} |"
                         )
                         print(lines[-1], flush=True)
+            except Exception:
+                print(server.log()[-4000:], file=sys.stderr)  # what the server said, if it died
+                raise
             finally:
                 server.stop()
         finally:

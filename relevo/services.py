@@ -34,6 +34,7 @@ from relevo.storage.person_store import PersonStore
 from relevo.storage.profile_store import ProfileStore
 from relevo.storage.quarantine_store import QuarantineStore
 from relevo.storage.rule_store import RuleStore
+from relevo.storage.score_store import ScoreStore
 from relevo.storage.workspace_store import WorkspaceStore
 from relevo.tracking.writer import IngestWriter
 
@@ -74,8 +75,9 @@ class Services:
     quarantine: QuarantineStore
     merchandising: RuleStore  # merchandising rules (`rules` is the profiles' ProfileRules)
     account_terms: AccountTermsStore
-    audiences: Audiences
     audience_job: AudienceJob  # Entered/Exited and webhooks, in the lease holder
+    audiences: Audiences
+    scores: ScoreStore  # each customer's segment, propensity and value (relevo.scores)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -125,9 +127,10 @@ class Services:
             quarantine=QuarantineStore(db),
             merchandising=merchandising,
             account_terms=account_terms,
-            audiences=audiences,
-        )
             audience_job=AudienceJob(audiences, audience_store),
+            audiences=audiences,
+            scores=ScoreStore(db),
+        )
 
     def erase(self, workspace_id: int, identity: Identity, suppress: bool = False) -> Erased:
         """GDPR erasure: the database in one transaction, then the trained models (the one
@@ -141,12 +144,12 @@ class Services:
             )
         return erased
 
-    def erasure_watcher(self) -> ErasureWatcher:
-        return ErasureWatcher(self.erasures, self.recommendations.bundles, self.settings)
-
     def audience_job_thread(self) -> AudienceJobThread:
         """Runs only while this process holds the materializer's lease: one process does it."""
         return AudienceJobThread(self.audience_job, self.materializer.store.holds_lease)
+
+    def erasure_watcher(self) -> ErasureWatcher:
+        return ErasureWatcher(self.erasures, self.recommendations.bundles, self.settings)
 
     def background(self) -> MaterializerThread:
         return MaterializerThread(

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from relevo.rules.audiences import NoAudiences
 from tests.conftest import Api
 from tests.test_recs_api import _recommend, _shop_history, _train
 
@@ -297,7 +296,7 @@ def test_a_rule_for_an_audience_waits_for_its_members(shop: Api) -> None:
     assert store.rules_using_audience(shop.keys.workspace.id, "vip") == ["vip-sale"]
     assert store.rules_using_audience(shop.keys.workspace.id, "other") == []
     recs = shop.services.recommendations
-    assert isinstance(recs.audiences, NoAudiences)
+    wired = recs.audiences
 
     class Vip:
         def audiences_of(self, workspace_id: int, profile_id: int | None) -> frozenset[str]:
@@ -308,6 +307,6 @@ def test_a_rule_for_an_audience_waits_for_its_members(shop: Api) -> None:
         member = _recommend(shop, strategy="trending", identity={"kind": "user_id", "value": "u3"})
         stranger = _recommend(shop, strategy="trending")
     finally:
-        recs.audiences = NoAudiences()
+        recs.audiences = wired
     assert set(_ids(member)) == {"cushion", "armchair"}
     assert "mug" in _ids(stranger)

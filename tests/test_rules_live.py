@@ -34,9 +34,11 @@ class Catalog:
 
 
 def _live() -> tuple[LiveRules, Rules, Catalog, list[float]]:
+    """The clock drives both the check interval (seconds) and the wall clock (ms)."""
     now = [0.0]
     rules, catalog = Rules(), Catalog()
-    return LiveRules(rules, catalog, 1.0, clock=lambda: now[0]), rules, catalog, now
+    live = LiveRules(rules, catalog, 1.0, clock=lambda: now[0], wall_ms=lambda: int(now[0] * 1e3))
+    return live, rules, catalog, now
 
 
 def test_a_rule_change_is_seen_within_the_check_interval() -> None:
@@ -63,17 +65,24 @@ def test_the_catalog_follows_changes_and_new_products() -> None:
         {"product_id": "a", "price": "10", "updated_at": 100},
         {"product_id": "b", "price": "20", "updated_at": 100},
     ]
+    now[0] = 10.0
     columns = live.catalog(1, "v1", ["b", "a"])
     assert columns.item_ids == ["b", "a"] and columns.price.tolist() == [20, 10]
     catalog.rows = [
         {"product_id": "a", "price": "10", "updated_at": 100},
-        {"product_id": "b", "price": "25", "updated_at": 5000},
-        {"product_id": "new", "price": "5", "updated_at": 5000},
+        {"product_id": "b", "price": "25", "updated_at": 10_500},
+        {"product_id": "new", "price": "5", "updated_at": 9_000},  # committed late
     ]
+    now[0] = 10.5
     assert live.catalog(1, "v1", ["b", "a"]).price.tolist() == [20, 10]  # until the next look
-    now[0] = 1.0
+    now[0] = 11.0
+    version = columns.version
     columns = live.catalog(1, "v1", ["b", "a"])
     assert columns.item_ids == ["b", "a", "new"] and columns.price.tolist() == [25, 10, 5]
-    assert catalog.asked[-1] is not None and catalog.asked[-1] <= 100  # changed rows only
+    assert catalog.asked[-1] == 8_000  # the rows of the seconds before the last look, not all
+    now[0] = 12.0
+    live.catalog(1, "v1", ["b", "a"])
+    assert catalog.asked[-1] == 9_000
+    assert columns.version == version + 1  # rows read again are not applied again
     rebuilt = live.catalog(1, "v2", ["a"])  # a new bundle: its own index space
     assert rebuilt.item_ids == ["a", "b", "new"] and catalog.asked[-1] is None

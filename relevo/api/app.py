@@ -23,6 +23,7 @@ from relevo.api.routes import (
     profiles,
     recommendations,
     rules,
+    segments,
     tracking,
 )
 from relevo.api.storable_params import StorableParameters
@@ -51,15 +52,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             background.start()
         erasures = services.erasure_watcher()
         erasures.start()
-        try:
         audience_job = services.audience_job_thread() if settings.run_materializer else None
         if audience_job is not None:
             audience_job.start()
+        try:
             yield
         finally:
-            erasures.stop()
             if audience_job is not None:
                 audience_job.stop()
+            erasures.stop()
             if background is not None:
                 background.stop()
             services.writer.stop()
@@ -140,5 +141,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(catalog.router)
     app.include_router(recommendations.router)
     app.include_router(rules.router)
+    app.include_router(segments.router)
     app.include_router(health.router)
     return app

@@ -7,11 +7,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+
 from relevo.jobs.progress import NO_PROGRESS, Progress
 from relevo.recs.bundle import Bundle
+from relevo.recs.data import ItemTable, Kind
 from relevo.recs.forgetting import Erasures, forget_erased_since
 from relevo.recs.strategies import STRATEGIES
 from relevo.recs.training import interactions_and_items, train_bundle
+from relevo.scores.scoring import ScoreRun, score_customers
+from relevo.segments import SegmentModel, SegmentsError, plot_segments
 from relevo.services import Services
 from relevo.storage.interaction_store import InteractionStore
 from relevo.workspaces.keys import Workspace
@@ -26,6 +31,10 @@ class Trained:
     items: int
     users: int
     fit_seconds: dict[str, float]
+    scored: int = 0  # customers whose scores were stored
+    segments: int = 0
+    plot: Path | None = None  # the segments' PNG
+    notes: dict[str, object] | None = None  # what could not be computed, and why
 
 
 def train_workspace(
@@ -59,16 +68,83 @@ def train_workspace(
         fitting.describe(f"{workspace.name}: {name}")
         fitting.advance()
 
+    orders = services.scores.orders_frame(workspace.id)
+    previous = current_segments(services, workspace.id)
     with store.new_version(workspace.id, before_publish=forget_erased) as (version, folder):
         bundle = train_bundle(data, items, version, names, progress=fitted)
         bundle.save(folder)
+        fitting.describe(f"{workspace.name}: segments, propensity, value")
+        run = score_customers(
+            orders,
+            started_ms,
+            version,
+            signals=_browsing(frame),
+            categories=_categories_bought(frame, items),
+            previous=previous,
+        )
+        plot = _save_segments(run, folder / SEGMENTS, workspace.name)
+    scored = services.scores.replace(workspace.id, run.scores)
     fitting.describe(f"{workspace.name}: trained")
+    path = store.path_of(workspace.id, version)
     return Trained(
         workspace.name,
         version,
-        store.path_of(workspace.id, version),
+        path,
         len(data),
         len(items),
         sum(1 for user in bundle.user_ids if user),
         bundle.stats["fit_seconds"],
+        scored,
+        0 if run.segments is None else len(run.segments.segments),
+        None if plot is None else path / SEGMENTS / plot.name,
+        run.notes,
     )
+
+
+SEGMENTS = "segments"  # the version's folder of the segment model (relevo.recs.bundle.ATTACHED)
+
+
+def current_segments(services: Services, workspace_id: int) -> SegmentModel | None:
+    """The segments of the version being served (None before a training that found any);
+    a new training's segments carry on their ids."""
+    version = services.models.current_version(workspace_id)
+    if version is None:
+        return None
+    folder = services.models.path_of(workspace_id, version) / SEGMENTS
+    try:
+        return SegmentModel.load(folder) if folder.is_dir() else None
+    except SegmentsError:
+        return None  # unreadable (an older format): numbered afresh
+
+
+def _save_segments(run: ScoreRun, folder: Path, workspace: str) -> Path | None:
+    if run.segments is None or run.customers is None:
+        return None
+    folder.mkdir()
+    run.segments.save(folder)
+    return plot_segments(
+        run.segments, run.customers, folder / "segments.png", title=f"{workspace}: segments"
+    )
+
+
+def _browsing(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.filter(pl.col("kind") != int(Kind.PURCHASE)).select(
+        pl.col("user_id").alias("customer_id"), "timestamp", "kind"
+    )
+
+
+def _categories_bought(frame: pl.DataFrame, items: ItemTable) -> pl.DataFrame:
+    """(customer_id, category, score): quantities bought per top-level category."""
+    top = {
+        i: c.split(" > ")[0].strip()
+        for i, c in zip(items.item_ids, items.categories, strict=True)
+        if c
+    }
+    bought = frame.filter(pl.col("kind") == int(Kind.PURCHASE))
+    return pl.DataFrame(
+        {
+            "customer_id": bought["user_id"],
+            "category": bought["item_id"].replace_strict(top, default=None, return_dtype=pl.Utf8),
+            "score": bought["quantity"].cast(pl.Float64),
+        }
+    ).filter(pl.col("category").is_not_null())

@@ -27,9 +27,16 @@ def minimise_log_params(objective: Objective, start: npt.ArrayLike) -> Optimum:
     """Minimise ``objective(theta) -> (value, gradient)`` over theta = exp(log_theta)."""
 
     def in_logs(log_theta: Floats) -> tuple[float, Floats]:
-        theta = np.exp(log_theta)
-        value, gradient = objective(theta)
-        return value, gradient * theta
+        # The line search may try extreme parameters (a, b -> 0 on shops where nobody seems
+        # to drop out) where the special functions overflow: such a point is infinitely bad,
+        # so the search steps back, instead of a NaN warning ending the fit.
+        with np.errstate(all="ignore"):
+            theta = np.exp(log_theta)
+            value, gradient = objective(theta)
+            gradient = gradient * theta
+        if not np.isfinite(value):
+            return np.inf, np.zeros_like(log_theta)
+        return value, np.nan_to_num(gradient, nan=0.0, posinf=0.0, neginf=0.0)
 
     result = minimize(
         in_logs,

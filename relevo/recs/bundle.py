@@ -28,6 +28,9 @@ from relevo.recs.strategies import STRATEGIES
 
 MANIFEST = "manifest.json"
 USERS = "users.npz"
+# Folders of a version that training writes beside the bundle (the segments, relevo.segments):
+# nothing in them names a person, so rewriting a version for an erasure keeps them as they are.
+ATTACHED = frozenset({"segments"})
 # A stored version may be swapped for a rewritten copy while a server reads it: the folder is
 # missing for an instant, or a read saw files of both; such a read starts again.
 _LOAD_ATTEMPTS = 50
@@ -128,6 +131,8 @@ class Bundle:
         never written into: where they are hard links to a stored version's files (a working
         copy being rewritten), the stored version keeps its content."""
         for child in directory.iterdir():
+            if child.name in ATTACHED:
+                continue
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child)
             else:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,8 +27,10 @@ from relevo.rules.errors import InvalidRule
 from relevo.rules.model import Rule, parse_rule
 
 log = logging.getLogger(__name__)
-# A product row changed while a look was running may carry an updated_at just before the look's
-# start: rows are read again from a little before the latest one seen.
+# A product written just before a look may commit just after it, with an updated_at before the
+# look: each look reads again the rows of the last seconds before the previous one (by the
+# wall clock, so that a bulk load with one updated_at is not read again forever), and applies
+# only those it has not applied yet. Servers' clocks may differ from the writers' by this much.
 _OVERLAP_MS = 2_000
 
 
@@ -58,6 +60,7 @@ class _Catalog:
     columns: CatalogColumns
     since_ms: int
     checked: float
+    applied: dict[str, int] = field(default_factory=dict)  # product: updated_at applied
 
 
 class LiveRules:
@@ -67,10 +70,12 @@ class LiveRules:
         catalog: CatalogRows,
         check_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self.source, self.catalog_source = rules, catalog
         self.check_seconds = check_seconds
         self.clock = clock
+        self.wall_ms = wall_ms
         self._rules: dict[int, _Rules] = {}
         self._catalogs: dict[int, _Catalog] = {}
         self._lock = threading.Lock()
@@ -128,21 +133,24 @@ class LiveRules:
         with self._lock:
             entry = self._catalogs.get(workspace_id)
             if entry is None or entry.key != (version,):
+                since = self.wall_ms() - _OVERLAP_MS
                 rows = self.catalog_source.catalog_rows(workspace_id, None)
                 columns = CatalogColumns.from_rows(rows, item_ids)
-                entry = _Catalog((version,), columns, _latest(rows), now)
+                applied = {r["product_id"]: int(r.get("updated_at") or 0) for r in rows}
+                entry = _Catalog((version,), columns, since, now, applied)
                 self._catalogs[workspace_id] = entry
             return entry.columns
 
     def _update(self, workspace_id: int, entry: _Catalog, now: float) -> None:
         if now - entry.checked < self.check_seconds:
             return  # another request looked meanwhile
-        rows = self.catalog_source.catalog_rows(workspace_id, entry.since_ms - _OVERLAP_MS)
+        since = self.wall_ms() - _OVERLAP_MS
+        rows = [
+            r
+            for r in self.catalog_source.catalog_rows(workspace_id, entry.since_ms)
+            if entry.applied.get(r["product_id"], -1) < int(r.get("updated_at") or 0)
+        ]
         if rows:
             entry.columns.update(rows)
-            entry.since_ms = max(entry.since_ms, _latest(rows))
-        entry.checked = now
-
-
-def _latest(rows: Sequence[Mapping[str, Any]]) -> int:
-    return max((int(r.get("updated_at") or 0) for r in rows), default=0)
+            entry.applied.update((r["product_id"], int(r.get("updated_at") or 0)) for r in rows)
+        entry.since_ms, entry.checked = since, now

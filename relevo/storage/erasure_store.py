@@ -61,6 +61,7 @@ class ErasureStore:
                     "audience_deliveries",
                     "quarantined_messages",
                     "messages_claiming_them",
+                    "profile_scores",
                 ),
                 0,
             )
@@ -122,9 +123,10 @@ class ErasureStore:
             ("identities", t.identities, "profile_id"),
             ("trait_changes", t.trait_changes, "profile_id"),
             ("claims", t.claims, "profile_id"),
-            ("merges", t.merges, "survivor_id"),
             ("audience_memberships", t.audience_members, "profile_id"),
             ("audience_deliveries", t.audience_deliveries, "profile_id"),
+            ("merges", t.merges, "survivor_id"),
+            ("profile_scores", t.profile_scores, "profile_id"),
         ):
             counts[name] += _in_chunks(conn, table, column, ids)
         counts["merges"] += _in_chunks(conn, t.merges, "merged_id", ids)

@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -288,13 +289,12 @@ audiences = Table(
     Column("name", String(200), nullable=False),
     Column("description", Text, nullable=False),
     Column("condition", Json, nullable=False),
-    Column("created_at", BigInteger, nullable=False),
     # Entered/Exited are posted here, signed with the secret (Standard Webhooks: whsec_...).
     Column("webhook_url", Text, nullable=True),
     Column("webhook_secret", String(80), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
-
 
 # Who was in each saved audience when the audience job last judged them: the job records
 # `Audience Entered` / `Audience Exited` for the differences.
@@ -330,6 +330,7 @@ audience_deliveries = Table(
 )
 
 # -- B2B account terms: assortments and price lists (migration 0009) --
+
 # What an account (a group id) may buy: products by id and whole category paths; an account
 # without a row sees the whole catalog.
 account_assortments = Table(
@@ -353,4 +354,24 @@ account_prices = Table(
     Column("currency", String(3), nullable=True),
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_account_prices_updated", "workspace_id", "updated_at"),
+)
+
+# -- profile scores (migration 0010) --
+
+# What `relevo train` computed for each customer (relevo.scores): their automatic segment, the
+# propensity to buy, the lifetime value. One row per profile, replaced by each training;
+# conditions read them as segment.id, segment.label, propensity.purchase_30d, ...
+profile_scores = Table(
+    "profile_scores",
+    metadata,
+    Column("profile_id", BigInteger, primary_key=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("segment_id", String(20), nullable=True),  # None: a prospect (no order yet)
+    Column("segment_label", String(200), nullable=True),
+    Column("purchase_30d", Float, nullable=True),  # P(an order in the next 30 days)
+    Column("churn_90d", Float, nullable=True),  # P(no order in the next 90 days)
+    Column("clv_next_12m", Float, nullable=True),  # expected revenue in the next 12 months
+    Column("computed_at", BigInteger, nullable=False),
+    Index("ix_profile_scores_workspace", "workspace_id", "segment_id"),
 )

@@ -69,7 +69,9 @@ def _event_view(row: dict[str, Any]) -> dict[str, Any]:
 @router.get("/{kind}/{value}", responses=_RESPONSES, summary="A person's profile")
 def get_profile(kind: str, value: str, workspace: SecretWorkspace, services: ServicesDep) -> JSON:
     person = _person(services, workspace, kind, value)
-    return JSON(profile_view(person, _now_ms(), services.rules, services.lifecycle))
+    view = profile_view(person, _now_ms(), services.rules, services.lifecycle)
+    # What `relevo train` computed (segment, propensity, lifetime value: relevo.scores).
+    return JSON({**view, "scores": services.scores.document(workspace.id, person.profile_id)})
 
 
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}")]
