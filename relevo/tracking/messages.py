@@ -38,6 +38,7 @@ from relevo.tracking.limits import (
     MIN_TIMESTAMP_MS,
 )
 from relevo.tracking.values import describe_value, find_problem, replace_unstorable
+from relevo.tracking.wire import MessageFields, read_fields
 
 log = logging.getLogger(__name__)
 
@@ -250,10 +251,14 @@ def _validate(
         return reject(
             f"type must be one of {', '.join(MESSAGE_TYPES)}; got {describe_value(raw.get('type'))}"
         )
-    try:
-        message = SegmentMessage.model_validate(raw)
-    except ValidationError as error:
-        return reject(_describe(error))
+    # The plain common shape is read directly; anything else (integer-like or ambiguous values,
+    # other time formats, errors to describe) goes through the pydantic model.
+    message = read_fields(raw)
+    if message is None:
+        try:
+            message = _fields_of(SegmentMessage.model_validate(raw))
+        except ValidationError as error:
+            return reject(_describe(error))
 
     user_id = _opt_str(message.userId)
     anonymous_id = _opt_str(message.anonymousId)
@@ -274,19 +279,19 @@ def _validate(
         if malformed is not None:
             return reject(malformed)
 
-    timestamp = message.timestamp or message.originalTimestamp
+    timestamp = message.timestamp if message.timestamp is not None else message.originalTimestamp
     if timestamp is None:
         timestamp_ms = received_at_ms
     elif correct_skew and message.sentAt is not None:
-        timestamp_ms = received_at_ms - (_ms(message.sentAt) - _ms(timestamp))
+        timestamp_ms = received_at_ms - (message.sentAt - timestamp)
     else:
-        timestamp_ms = _ms(timestamp)
+        timestamp_ms = timestamp
     if not MIN_TIMESTAMP_MS <= timestamp_ms <= MAX_TIMESTAMP_MS:
         return reject(
             "timestamp falls outside the years 0001 to 9999"
             + (
                 " after the clock-skew correction with sentAt"
-                if correct_skew and message.sentAt
+                if correct_skew and message.sentAt is not None
                 else ""
             )
         )
@@ -317,8 +322,28 @@ def _validate(
     )
 
 
+def _fields_of(message: SegmentMessage) -> MessageFields:
+    def ms(moment: datetime | None) -> int | None:
+        return None if moment is None else _ms(moment)
+
+    return MessageFields(
+        message.type,
+        message.messageId,
+        message.anonymousId,
+        message.userId,
+        message.previousId,
+        message.groupId,
+        message.event,
+        message.name,
+        ms(message.timestamp),
+        ms(message.originalTimestamp),
+        ms(message.sentAt),
+        message.context,
+    )
+
+
 def _field_over_limit(
-    message: SegmentMessage, user_id: str | None, anonymous_id: str | None
+    message: MessageFields, user_id: str | None, anonymous_id: str | None
 ) -> str | None:
     """The id or name longer than its column holds, as it will be stored (an integer id as its
     decimal text, which 64 bits keep short)."""
