@@ -12,6 +12,7 @@ them may buy), and a product's price the lowest agreed by any of them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,12 +20,46 @@ from typing import Any
 
 import numpy as np
 
+from relevo.catalog.price import PriceError, parse_price
 from relevo.rules.catalog import Bools, CatalogColumns
 from relevo.rules.condition import category_path
+from relevo.rules.errors import InvalidTerms
 
 MAX_ASSORTMENT = 100_000  # product ids, per account
 MAX_CATEGORIES = 1000
 MAX_PRICES = 100_000  # in one call
+
+
+_CURRENCY = re.compile("[A-Za-z]{3}")
+
+
+def agreed_amount(where: str, value: str | float, currency: str | None) -> tuple[str, str | None]:
+    """(decimal text, currency) of a price as given: 12.5, "12.50" or "12.50 EUR"."""
+    try:
+        amount, named = parse_price(str(value))
+    except PriceError as error:
+        raise InvalidTerms(f"{where}.price: {error}") from None
+    given = currency.upper() if currency else None
+    if given is not None and not _CURRENCY.fullmatch(given):
+        raise InvalidTerms(f"{where}.currency: {currency!r} is not an ISO code like EUR")
+    if named and given and named != given:
+        raise InvalidTerms(f"{where}: the price says {named}, currency {given}")
+    return str(amount), named or given
+
+
+def prices_from_csv(rows: Sequence[Mapping[str, str]]) -> list[tuple[str, str, str | None]]:
+    """(product_id, price, currency) of a CSV's rows (product_id, price[, currency])."""
+    if len(rows) > MAX_PRICES:
+        raise InvalidTerms(f"at most {MAX_PRICES} prices in one call")
+    prices = []
+    for line, row in enumerate(rows, 2):  # line 1 is the header
+        product, price = row.get("product_id"), row.get("price")
+        if not product or not price:
+            raise InvalidTerms(f"CSV line {line}: product_id and price are needed")
+        if len(product) > 255:
+            raise InvalidTerms(f"CSV line {line}: product_id is over 255 characters")
+        prices.append((product, *agreed_amount(f"line {line}", price, row.get("currency") or None)))
+    return prices
 
 
 @dataclass(frozen=True)

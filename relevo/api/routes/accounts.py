@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import time
 from typing import Annotated, Any, TypeVar
 
@@ -16,10 +15,15 @@ from relevo.api.auth import SecretWorkspace
 from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
 from relevo.api.segment_schema import error_responses
-from relevo.catalog.price import PriceError, parse_price
 from relevo.errors import NotFound, PayloadTooLarge, RelevoError
 from relevo.profiles.accounts import MAX_GROUP_CALLS, MAX_MEMBERS, account_view
-from relevo.rules.account_terms import MAX_ASSORTMENT, MAX_CATEGORIES, MAX_PRICES
+from relevo.rules.account_terms import (
+    MAX_ASSORTMENT,
+    MAX_CATEGORIES,
+    MAX_PRICES,
+    agreed_amount,
+    prices_from_csv,
+)
 from relevo.rules.condition import category_path
 from relevo.services import Services
 
@@ -153,17 +157,6 @@ async def _read(
         raise RelevoError(problems) from None
 
 
-def _price(row: int | str, value: str | float, currency: str | None) -> tuple[str, str | None]:
-    try:
-        amount, named = parse_price(str(value))
-    except PriceError as error:
-        raise RelevoError(f"prices[{row}].price: {error}") from None
-    given = currency.upper() if currency else None
-    if named and given and named != given:
-        raise RelevoError(f"prices[{row}]: the price says {named}, currency {given}")
-    return str(amount), named or given
-
-
 @terms_router.post(
     "/{group_id}/assortment",
     responses=_TERMS_RESPONSES,
@@ -237,19 +230,9 @@ async def set_prices(
     if given is not None:
         replace = given.replace
         for n, p in enumerate(given.prices):
-            prices.append((p.product_id, *_price(n, p.price, p.currency)))
+            prices.append((p.product_id, *agreed_amount(f"prices[{n}]", p.price, p.currency)))
     else:
-        if len(rows) > MAX_PRICES:
-            raise RelevoError(f"at most {MAX_PRICES} prices in one call")
-        for n, row in enumerate(rows, 2):  # row 1 is the header
-            if not row.get("product_id") or not row.get("price"):
-                raise RelevoError(f"CSV line {n}: product_id and price are needed")
-            if len(row["product_id"]) > 255:
-                raise RelevoError(f"CSV line {n}: product_id is over 255 characters")
-            currency = row.get("currency") or None
-            if currency is not None and not re.fullmatch("[A-Za-z]{3}", currency):
-                raise RelevoError(f"CSV line {n}: currency {currency!r} is not an ISO code")
-            prices.append((row["product_id"], *_price(f"line {n}", row["price"], currency)))
+        prices = prices_from_csv(rows)
     stored = services.account_terms.set_prices(workspace.id, group_id, prices, replace, _now_ms())
     return JSON({"group_id": group_id, "stored": stored, "replaced": replace})
 
