@@ -144,15 +144,20 @@ def test_an_erased_person_leaves_no_membership_or_delivery(api: Api, receiver: R
 
 
 def test_preview_reading_only_the_counters_agrees_with_each_person(api: Api) -> None:
-    """A behaviour condition's preview reads only the counters it needs from the database;
-    it must find the people the per-person interpreter finds."""
+    """A behaviour condition's preview reads only the counters it needs from the database, a
+    condition on the document skips what it does not read; both must find the people the
+    per-person interpreter finds."""
     for n in range(8):
         for _ in range(n % 4):
             api.send(
                 "track",
                 userId=f"p{n}",
                 event="Product Viewed",
-                properties={"category": ["Shoes", "Hats"][n % 2], "price": 10 * n},
+                properties={
+                    "product_id": f"sku-{n}",
+                    "category": ["Shoes", "Hats"][n % 2],
+                    "price": 10 * n,
+                },
             )
         api.send("identify", userId=f"p{n}", traits={"n": n})
     api.settle()
@@ -163,6 +168,9 @@ def test_preview_reading_only_the_counters_agrees_with_each_person(api: Api) -> 
         {"$event": {"name": "Product Viewed", "days_since": {"$lt": 1}}},
         {"$event": {"name": "Product Viewed", "within": "session", "count": {"$gte": 3}}},
         {"$nor": [{"$event": {"name": "Product Viewed"}}]},
+        # Conditions on the document (read whole): interests ranked only when they are read.
+        {"computed.top_categories": {"$in": ["Shoes"]}},
+        {"$and": [{"computed.product_views": {"$gte": 2}}, {"traits.n": {"$lt": 6}}]},
     ]
     for n, condition in enumerate(conditions):
         preview = api.client.post(

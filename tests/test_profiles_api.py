@@ -362,6 +362,8 @@ def test_gdpr_erase_deletes_everything_and_is_idempotent(api: Api) -> None:
         "trait_changes": 1,
         "merges": 1,
         "claims": 0,
+        "audience_memberships": 0,
+        "audience_deliveries": 0,
         "quarantined_messages": 1,
         "messages_claiming_them": 0,
         "profile_scores": 0,

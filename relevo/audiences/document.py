@@ -50,14 +50,20 @@ def _since(now_ms: int, at: Any, unit: int) -> float | None:
 
 
 def computed_document(
-    computed: dict[str, Any], now_ms: int, rules: ProfileRules, thresholds: LifecycleThresholds
+    computed: dict[str, Any],
+    now_ms: int,
+    rules: ProfileRules,
+    thresholds: LifecycleThresholds,
+    interests: bool = True,
 ) -> dict[str, Any]:
+    """``interests=False`` leaves out top_categories and top_brands (ranking the decayed
+    scores is most of the cost), for a whole-workspace query whose condition reads neither."""
     orders = int(computed.get("orders", 0))
     revenue = float(computed.get("revenue", 0.0))
-    interests = computed.get("interests") or {}
+    scores = (computed.get("interests") or {}) if interests else {}
     half_life = rules.interest_half_life_ms
-    top = top_interests(interests.get("categories", {}), now_ms, half_life)
-    brands = top_interests(interests.get("brands", {}), now_ms, half_life)
+    top = top_interests(scores.get("categories", {}), now_ms, half_life) if scores else []
+    brands = top_interests(scores.get("brands", {}), now_ms, half_life) if scores else []
     return {
         **{key: computed.get(key, 0) for key in _COUNTS},
         "orders": orders,
@@ -95,6 +101,7 @@ def person_document(
     rules: ProfileRules,
     thresholds: LifecycleThresholds,
     context: dict[str, Any] | None = None,
+    interests: bool = True,
 ) -> dict[str, Any]:
     consent = computed.get("consent")
     if consent is None and isinstance(traits.get("consent"), dict):
@@ -104,7 +111,7 @@ def person_document(
         "traits": traits,
         "preferences": declared_preferences(traits),
         "consent": consent,
-        "computed": computed_document(computed, now_ms, rules, thresholds),
+        "computed": computed_document(computed, now_ms, rules, thresholds, interests),
         "accounts": accounts,
         "account": accounts[0] if accounts else None,
         "context": context,

@@ -28,7 +28,7 @@ from relevo.audiences.changes import (
     webhook_message,
 )
 from relevo.audiences.records import MembershipSource
-from relevo.audiences.service import Audiences
+from relevo.audiences.service import Audiences, reads_interests
 from relevo.audiences.vectorised import Vectorised
 
 log = logging.getLogger(__name__)
@@ -95,9 +95,10 @@ class AudienceJob:
         if not saved:
             return
         compiled = [(a, Vectorised(a.condition, self.audiences.compiler.extensions)) for a in saved]
+        interests = any(reads_interests(a.condition) for a in saved)
         judged = {a.id for a in saved}
         for rows in self.audiences.store.profile_chunks(workspace_id, changed_since=changed_since):
-            table = self.audiences._table(rows, now)
+            table = self.audiences._table(rows, now, interests)
             members: dict[int, set[str]] = {r.profile_id: set() for r in rows}
             for audience, vectorised in compiled:
                 for row, hit in zip(rows, vectorised.mask(table), strict=True):

@@ -63,6 +63,14 @@ def state_paths(condition: Condition) -> list[tuple[str, ...]] | None:
     return sorted(paths)
 
 
+def reads_interests(condition: Condition) -> bool:
+    return any(
+        path in ("computed", "computed.top_categories", "computed.top_brands")
+        or path.startswith(("computed.top_categories.", "computed.top_brands."))
+        for path in needs(condition.source).paths
+    )
+
+
 class NoDependents:
     """Until something uses audiences, nothing depends on one."""
 
@@ -231,9 +239,14 @@ class Audiences:
             return frozenset()
 
     # -- the whole workspace ------------------------------------------------------------------
-    def _table(self, rows: list[ProfileChunkRow], now_ms: int) -> Table:
+    def _table(self, rows: list[ProfileChunkRow], now_ms: int, interests: bool = True) -> Table:
+        rules, thresholds = self.rules, self.thresholds
+
         def documents() -> list[dict[str, Any]]:
-            return [self.document(r.traits, r.computed, now_ms) for r in rows]
+            return [
+                person_document(r.traits, r.computed, now_ms, rules, thresholds, None, interests)
+                for r in rows
+            ]
 
         return Table(documents, [r.computed for r in rows], now_ms, self.rules.session_timeout_ms)
 
@@ -244,9 +257,10 @@ class Audiences:
         the condition reads is read: a behaviour condition, its events' counters."""
         vectorised = Vectorised(condition, self.compiler.extensions)
         only = state_paths(condition)
+        interests = reads_interests(condition)
         now = int(time.time() * 1000)
         for rows in self.store.profile_chunks(workspace_id, after_id, only_state=only):
-            mask = vectorised.mask(self._table(rows, now))
+            mask = vectorised.mask(self._table(rows, now, interests))
             yield len(rows), [r.profile_id for r, hit in zip(rows, mask, strict=True) if hit]
 
     def preview(self, workspace_id: int, source: Any) -> Preview:

@@ -7,7 +7,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, cast, delete, func, insert, select, update
+from sqlalchemy import ARRAY, Text, cast, delete, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from relevo.audiences.records import ProfileChunkRow, StoredAudience
 from relevo.errors import ConflictError
@@ -176,14 +177,19 @@ class AudienceStore:
             else [self._extract(path) for path in paths]
         )
         while True:
-            query = (
-                select(p.id, *columns)
+            ids = (
+                select(p.id)
                 .where(p.workspace_id == workspace_id, p.merged_into.is_(None), p.id > after_id)
                 .order_by(p.id)
                 .limit(chunk)
             )
             if changed_since is not None:
-                query = query.where(p.updated_at > changed_since)
+                ids = ids.where(p.updated_at > changed_since)
+            # The chunk's ids first: a plan that sorts would otherwise extract from every
+            # profile of the workspace for each chunk (PostgreSQL did: 36 s for 100,000).
+            query = select(p.id, *columns).where(p.id.in_(ids.scalar_subquery())).order_by(p.id)
+            if paths is not None and not self.db.is_sqlite:
+                query = self._pg_extract(ids, paths)
             with self.db.read() as conn:
                 rows = conn.execute(query).all()
             if not rows:
@@ -195,6 +201,21 @@ class AudienceStore:
             if len(rows) < chunk:
                 return
             after_id = rows[-1][0]
+
+    @staticmethod
+    def _pg_extract(ids: Any, paths: list[tuple[str, ...]]) -> Any:
+        """PostgreSQL: each state parsed once (as jsonb, in a subquery that OFFSET 0 keeps
+        from being inlined into every column), then every path looked up in it; extracting
+        from the json text parsed the whole state once per path."""
+        p = t.profiles.c
+        parsed = (
+            select(p.id.label("id"), cast(p.computed, JSONB).label("j"))
+            .where(p.id.in_(ids.scalar_subquery()))
+            .offset(0)
+            .subquery()
+        )
+        columns = [parsed.c.j.op("#>>")(literal(list(path), ARRAY(Text))) for path in paths]
+        return select(parsed.c.id, *columns).order_by(parsed.c.id)
 
     def _extract(self, path: tuple[str, ...]) -> Any:
         """The value at ``path`` of the computed state: JSON text (or, on SQLite, a number)."""
