@@ -205,6 +205,13 @@ def train(
     console.print(trained_table(results))
     for r in results:
         console.print(f"{r.workspace}: model version {r.version} in {r.path}")
+        console.print(
+            f"{r.workspace}: {r.scored:,} customers scored, {r.segments} segments"
+            + (f", plot {r.plot}" if r.plot is not None else "")
+        )
+        for part, note in (r.notes or {}).items():
+            if isinstance(note, str):
+                console.print(f"  [yellow]{part}[/yellow]: {note}")
 
 
 @app.command()
