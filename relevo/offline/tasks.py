@@ -2,7 +2,13 @@
 
 - next basket: from a person's last order before the cutoff, predict their next order;
 - basket completion: hide one item of each test order, predict it from the others;
-- next item: within each test session, predict the next product viewed from those before.
+- next item: within each test session, predict the next product viewed from those before,
+  following the session-recommendation protocol of Ludewig & Jannach's session-rec (so its
+  figures can be set beside published ones): items viewed fewer than 5 times and sessions of
+  one view are dropped first; the test sessions are those starting in the last 10% of time;
+  their views of items never seen in training are dropped (nothing could predict them) and
+  sessions left with one view too; at every prefix of a test session (all of it, repeats
+  included) the next view is the target, and every training item is ranked.
 """
 
 from __future__ import annotations
@@ -21,11 +27,18 @@ Factory = Callable[[], Recommender]
 
 
 def _measure(
-    model: Recommender, asked: list[Query], truth: list[set[int]], n_items: int
+    model: Recommender,
+    asked: list[Query],
+    truth: list[set[int]],
+    n_items: int,
+    never: np.ndarray | None = None,
 ) -> dict[str, float]:
+    """`never`: items left out of every ranking (those not in the training data)."""
     ranked = []
     for start in range(0, len(asked), 256):
         scores = model.score_many(asked[start : start + 256]).astype(np.float32)
+        if never is not None:
+            scores[:, never] = -np.inf
         for row, query in enumerate(asked[start : start + 256]):
             scores[row, query.context_items] = -np.inf  # what is in view is not a prediction
         ranked.append(top_k(scores, max(KS)))
@@ -76,16 +89,14 @@ def _held_out_queries(
             context = unique[unique != hidden].astype(np.int32)
             asked.append(Query(now=int(data.timestamps[chunk[0]]), context_items=context))
             truth.append({hidden})
-        else:  # next item at every step of the session
+        else:  # next item at every prefix of the session
             for step in range(1, items.size):
-                if items[step] == items[step - 1]:
-                    continue
-                prefix = items[max(0, step - 10) : step].astype(np.int32)
+                prefix = items[:step].astype(np.int32)
                 asked.append(
                     Query(
                         now=int(data.timestamps[chunk[step]]),
                         history=prefix,
-                        history_times=data.timestamps[chunk[max(0, step - 10) : step]],
+                        history_times=data.timestamps[chunk[:step]],
                         history_kinds=np.zeros(prefix.size, dtype=np.int8),
                     )
                 )
@@ -122,18 +133,42 @@ def basket_completion(
     return results
 
 
+MIN_ITEM_SUPPORT = 5  # session-rec's preprocessing (preprocess_diginetica: 5)
+MIN_SESSION_LENGTH = 2
+
+
+def _session_sizes(data: Interactions, mask: np.ndarray) -> np.ndarray:
+    """Per event, how many events of `mask` its session has (0 outside `mask`)."""
+    _, inverse, counts = np.unique(data.sessions[mask], return_inverse=True, return_counts=True)
+    sizes = np.zeros(len(data), dtype=np.int64)
+    sizes[np.flatnonzero(mask)] = counts[inverse]
+    return sizes
+
+
 def next_item(
     data: Interactions,
     models: dict[str, Factory],
     items: ItemTable | None = None,
     test_share: float = 0.1,
+    min_item_support: int = MIN_ITEM_SUPPORT,
 ) -> dict[str, dict[str, float]]:
+    usable = data.sessions != NO_GROUP
+    support = np.bincount(data.items[usable], minlength=data.n_items)
+    usable &= support[data.items] >= min_item_support
+    usable &= _session_sizes(data, usable) >= MIN_SESSION_LENGTH
+    data = data.select(usable)
+    if len(data) == 0:
+        return {name: {"people": 0.0} for name in models}
     test = _group_split(data, data.sessions, test_share)
-    asked, truth = _held_out_queries(data.sessions, data, test, "next")
     train = data.select(~test)
+    in_training = np.zeros(data.n_items, dtype=bool)
+    in_training[train.items] = True
+    test &= in_training[data.items]
+    test &= _session_sizes(data, test) >= MIN_SESSION_LENGTH
+    asked, truth = _held_out_queries(data.sessions, data, test, "next")
     results = {}
     for name, factory in models.items():
         model = factory()
         model.fit(train, items)
-        results[name] = _measure(model, asked, truth, data.n_items)
+        results[name] = _measure(model, asked, truth, data.n_items, ~in_training)
     return results
