@@ -9,7 +9,9 @@ in, at most 2 per brand, a product pinned to slot 1), and for every request anot
 score array (drawn before the clock starts) with 5% of the items excluded by the request.
 Reports p50 / p99 / mean in milliseconds of `apply_rules`, of the same with no rules (the top-k
 alone, what serving does today) for comparison, and of a request right after a live update of
-ten products (the cached masks refreshed on those rows).
+ten products (the cached masks refreshed on those rows). Then the same through serving's core
+(relevo.recs.serving `recommend`, the fallback chain, with a stub model scoring every item):
+without rules, and with the five rules as /v1/recommendations applies them (`Merchandising`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import record
 
+from relevo.recs.base import Query
+from relevo.recs.serving import Merchandising, Request, recommend
+from relevo.recs.strategies import STRATEGIES
 from relevo.rules.catalog import CatalogColumns
 from relevo.rules.engine import CompiledRule, apply_rules, compile_rules
 from relevo.rules.model import parse_rule
@@ -66,6 +71,47 @@ def catalog_rows(n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
         }
         for i in range(n)
     ]
+
+
+class _StubModel:
+    """Scores every item (as for_you does), from arrays drawn before the clock starts."""
+
+    def __init__(self, scores: list[Any]) -> None:
+        self.scores, self.calls = scores, 0
+
+    def score(self, query: Query) -> Any:
+        self.calls += 1
+        return self.scores[self.calls % len(self.scores)]
+
+    def explain(self, query: Query, item: int) -> str:
+        return "stub"
+
+
+class _StubItems(list[str]):
+    def __init__(self, ids: list[str]) -> None:
+        super().__init__(ids)
+        self.item_ids = ids
+        self.in_stock = np.ones(len(ids), dtype=bool)
+
+
+def serving(catalog: CatalogColumns, compiled: list[CompiledRule], scores: list[Any],
+            limit: int) -> Callable[[bool], Callable[[int], int]]:  # fmt: skip
+    model = _StubModel(scores)
+    bundle: Any = type("Bundle", (), {})()
+    bundle.items = _StubItems(list(catalog.item_ids))
+    bundle.models = {STRATEGIES[name].model_key: model for name in STRATEGIES}
+    query = Query(now=0, user=1)
+    context = RuleContext("for_you", placement="home", audiences=frozenset({"vip"}), now_ms=0)
+
+    def request(with_rules: bool) -> Callable[[int], int]:
+        def one(number: int) -> int:
+            rules = Merchandising(compiled, catalog, context) if with_rules else None
+            asked = Request("for_you", query, limit, merchandising=rules)
+            return len(recommend(bundle, asked).items)
+
+        return one
+
+    return request
 
 
 def percentiles(timings: list[float]) -> tuple[float, float, float]:
@@ -142,6 +188,14 @@ def main() -> None:
         timings, shown = measure(one, args.rounds)
         p50, p99, mean = percentiles(timings)
         p99s.append(p99)
+        say(f"{name:<44} {p50:7.3f} {p99:7.3f} {mean:8.3f} {shown}")
+    through = serving(catalog, compiled, scores, args.limit)
+    for name, one in [
+        ("serving core, no rules", through(False)),
+        ("serving core, five rules", through(True)),
+    ]:
+        timings, shown = measure(one, args.rounds)
+        p50, p99, mean = percentiles(timings)
         say(f"{name:<44} {p50:7.3f} {p99:7.3f} {mean:8.3f} {shown}")
     verdict = "met" if p99s[0] <= 3 else "NOT met"
     say(f"bar: p99 <= 3 ms with five rules: {verdict} ({p99s[0]:.3f} ms)")
