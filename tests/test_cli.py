@@ -250,3 +250,27 @@ def test_train_and_evaluate_a_workspace(cli_env: dict[str, str], tmp_path: Path)
     assert (output / "shop" / "personal.csv").exists() and (
         output / "shop" / "personal.png"
     ).exists()
+    # The propensity task: Relevo's model and the three references on the same customers.
+    propensity = report["propensity"]
+    models = {row["model"] for row in propensity["models"]}
+    assert {"relevo_propensity", "bgnbd", "logistic_rfm", "gradient_boosting"} <= models
+    assert propensity["people"] == 80
+    assert (output / "shop" / "propensity_calibration.png").exists()
+
+
+def test_train_computes_segments_that_the_cli_lists(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    _run(cli_env, "workspace", "create", "shop")
+    events = tmp_path / "orders.jsonl"
+    events.write_text("\n".join(json.dumps(m) for m in _shop_orders()))
+    assert _run(cli_env, "import", "events", str(events), "--workspace", "shop")[0] == 0
+    env = {**cli_env, "RELEVO_MODELS_DIR": str(tmp_path / "models")}
+    code, out = _run(env, "segments", "--workspace", "shop")
+    assert code == 2 and "relevo train" in out
+    code, out = _run(env, "train", "--workspace", "shop")
+    assert code == 0 and "80 customers scored" in out, out
+    plot = tmp_path / "segments.png"
+    code, out = _run(env, "segments", "--workspace", "shop", "--plot", str(plot))
+    assert code == 0 and "seg-1" in out and "silhouette" in out, out
+    assert plot.read_bytes()[:4] == b"\x89PNG"

@@ -215,6 +215,40 @@ def train(
 
 
 @app.command()
+def segments(
+    workspace: Annotated[str, typer.Option(help="Workspace name")],
+    plot: Annotated[
+        Path | None, typer.Option(help="Copy the segments' plot (PNG) to this file")
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """The automatic segments of the served model version (computed by `relevo train`)."""
+    import shutil
+
+    from relevo.cli.recs import segments_table
+    from relevo.jobs.training import SEGMENTS, current_segments
+
+    with services_for(database_url) as services:
+        found = _workspaces(services, workspace)[0]
+        model = current_segments(services, found.id)
+        version = services.models.current_version(found.id)
+        if model is None or version is None:
+            fail(RelevoError(f"{workspace}: no segments yet; run `relevo train` first"))
+            return
+        console.print(segments_table(model))
+        stored = services.models.path_of(found.id, version) / SEGMENTS / "segments.png"
+    console.print(
+        f"criterion: {model.selection.criterion}, k = {model.selection.k}; {model.covers}"
+    )
+    if plot is not None:
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(stored, plot)
+        console.print(f"plot written to {plot}")
+    else:
+        console.print(f"plot: {stored}")
+
+
+@app.command()
 def evaluate(
     workspace: Annotated[
         str | None,

@@ -12,6 +12,7 @@ from relevo.jobs.progress import Step
 from relevo.jobs.training import Trained
 from relevo.offline.report import rich_table
 from relevo.recs.forgetting import Erasures
+from relevo.segments import SegmentModel
 from relevo.services import Services
 from relevo.workspaces.keys import Workspace
 
@@ -56,3 +57,10 @@ def trained_table(results: list[Trained]) -> Table:
 
 def evaluation_tables(report: EvaluationReport) -> list[Table]:
     return [rich_table(frame, TITLES.get(name, name)) for name, frame in report.frames().items()]
+
+
+def segments_table(model: SegmentModel) -> Table:
+    table = Table("id", "label", "customers", "share", "typical customer")
+    for s in model.segments:
+        table.add_row(s.id, s.label, f"{s.size:,}", f"{s.share:.1%}", s.summary)
+    return table
