@@ -8,6 +8,7 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.conftest import Api
 
@@ -121,6 +122,31 @@ def test_a_persons_audiences_with_why(api: Api) -> None:
         "/v1/profiles/user_id/buyer/audiences", params={"context": "{"}, headers=api.secret_auth
     )
     assert bad.status_code == 400
+    # A malformed part of a context is left out, never a 500.
+    odd = {"cart": {"products": 5}, "timezone": "../../etc/passwd", "page": "x", "userAgent": 1}
+    odd_answer = api.get("/v1/profiles/user_id/buyer/audiences", context=json.dumps(odd))
+    assert "customer" in {a["id"] for a in odd_answer["audiences"]}
+    # Local time of day and weekday, from the request's time zone (UTC+14 here).
+    zone = ZoneInfo("Pacific/Kiritimati")
+    before = datetime.now(zone)
+    answer = api.get(
+        "/v1/profiles/user_id/buyer/audiences",
+        context=json.dumps({"timezone": "Pacific/Kiritimati"}),
+        all=True,
+    )
+    after = datetime.now(zone)
+    for moment in (before, after):
+        hour_audience = {
+            "id": f"at-{moment.hour}",
+            "name": "h",
+            "condition": {"context.local.hour": moment.hour},
+        }
+        _post(api, "/v1/audiences", hour_audience)
+    found = _audiences(
+        api, "user_id", "buyer", context=json.dumps({"timezone": "Pacific/Kiritimati"})
+    )
+    assert {f"at-{before.hour}", f"at-{after.hour}"} & set(found)
+    assert answer["audiences"]
 
 
 def test_behaviour_conditions_count_from_the_counters(api: Api) -> None:

@@ -160,6 +160,8 @@ def test_preview_reading_only_the_counters_agrees_with_each_person(api: Api) -> 
                 },
             )
         api.send("identify", userId=f"p{n}", traits={"n": n})
+        if n < 3:
+            api.send("group", userId=f"p{n}", groupId="acme", traits={"plan": "gold"})
     api.settle()
     conditions = [
         {"$event": {"name": "Product Viewed", "where": {"category": "Shoes"}, "count": 2}},
@@ -171,6 +173,11 @@ def test_preview_reading_only_the_counters_agrees_with_each_person(api: Api) -> 
         # Conditions on the document (read whole): interests ranked only when they are read.
         {"computed.top_categories": {"$in": ["Shoes"]}},
         {"$and": [{"computed.product_views": {"$gte": 2}}, {"traits.n": {"$lt": 6}}]},
+        {
+            "accounts": {"$elemMatch": {"traits.plan": "gold"}},
+            "computed.lifecycle_stage": {"$ne": "x"},
+        },
+        {"$or": [{"computed.days_since_last_seen": {"$lt": 1}}, {"consent.ads": True}]},
     ]
     for n, condition in enumerate(conditions):
         preview = api.client.post(

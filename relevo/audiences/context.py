@@ -54,8 +54,8 @@ def _local(now_ms: int, timezone: Any) -> dict[str, Any]:
     if isinstance(timezone, str) and 0 < len(timezone) <= 64:
         try:
             zone = ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = UTC
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            zone = UTC  # unknown, malformed, or a path that is no zone file
     moment = datetime.fromtimestamp(now_ms / 1000, zone)
     return {"hour": moment.hour, "weekday": WEEKDAYS[moment.weekday()]}
 
@@ -89,7 +89,8 @@ def request_context(raw: dict[str, Any], now_ms: int) -> dict[str, Any]:
     }
     cart = raw.get("cart")
     if isinstance(cart, dict):
-        items = [p for p in cart.get("products") or [] if isinstance(p, dict)]
+        products = cart.get("products")
+        items = [p for p in products if isinstance(p, dict)] if isinstance(products, list) else []
         value = cart.get("value")
         context["cart"] = {
             "items": items,

@@ -43,6 +43,40 @@ _COUNTS = (
 )
 
 
+# What of the stored state each derived attribute of ``computed`` is made from (the others
+# are the state's key of the same name), so a whole-workspace query reads only those keys.
+_MADE_FROM = {
+    "lifecycle_stage": ("orders", "sessions", "last_order_at"),
+    "average_order_value": ("orders", "revenue"),
+    "days_since_first_seen": ("first_seen",),
+    "days_since_last_seen": ("last_seen",),
+    "hours_since_last_seen": ("last_seen",),
+    "days_since_last_order": ("last_order_at",),
+    "days_since_first_order": ("first_order_at",),
+    "cart_open": ("cart_open_since",),
+    "top_categories": ("interests",),
+    "top_brands": ("interests",),
+}
+
+
+def state_read_for(path: str) -> tuple[tuple[str, ...] | None, bool]:
+    """For a document path: the computed state's keys it is made from (None: all of it) and
+    whether it needs the traits."""
+    head, _, rest = path.partition(".")
+    if head in ("traits", "preferences"):
+        return (), True
+    if head == "consent":
+        return ("consent",), True
+    if head in ("accounts", "account"):
+        return ("groups",), False
+    if head == "computed":
+        if not rest:
+            return None, False
+        key = rest.split(".", 1)[0]
+        return _MADE_FROM.get(key, (key,)), False
+    return (), False  # context (no request here) or a name the document does not have
+
+
 def _since(now_ms: int, at: Any, unit: int) -> float | None:
     if not isinstance(at, int | float) or isinstance(at, bool):
         return None

@@ -41,9 +41,11 @@ class AudienceSource(Protocol):
         chunk: int = 5000,
         changed_since: int | None = None,
         only_state: Sequence[tuple[str, ...]] | None = None,
+        with_traits: bool = True,
     ) -> Iterator[list[ProfileChunkRow]]:
-        """``only_state``: read only these paths of the computed state, no traits (what a
-        behaviour condition needs); a store that cannot address one reads everything."""
+        """``only_state``: read only these paths of the computed state, and the traits only
+        ``with_traits`` (what a condition reads); a store that cannot address a path reads
+        everything."""
         ...
 
     def identities(self, profile_ids: list[int]) -> dict[int, dict[str, str]]: ...

@@ -13,7 +13,7 @@ from typing import Any
 
 from relevo.audiences.behaviour import EventQuery, counter_paths
 from relevo.audiences.builtins import builtin_audiences
-from relevo.audiences.document import person_document
+from relevo.audiences.document import person_document, state_read_for
 from relevo.audiences.model import (
     Audience,
     Compiler,
@@ -50,17 +50,23 @@ class Preview:
     sample: list[int]
 
 
-def state_paths(condition: Condition) -> list[tuple[str, ...]] | None:
-    """For a condition of behaviour operators only, the parts of the computed state it reads;
-    None when it reads the document (then the whole profile is read)."""
-    if needs(condition.source).paths:
-        return None
+def state_read(condition: Condition) -> tuple[list[tuple[str, ...]] | None, bool]:
+    """The parts of the computed state a condition reads (None: all of it), and whether it
+    reads the traits: behaviour operators read their counters, document paths the keys
+    their attributes are made from."""
     paths: set[tuple[str, ...]] = {("session_started_at",), ("last_seen",)}
+    traits = False
+    for path in needs(condition.source).paths:
+        keys, with_traits = state_read_for(path)
+        if keys is None:
+            return None, True
+        paths.update((key,) for key in keys)
+        traits = traits or with_traits
     for _, query in condition.extension_uses:
         if not isinstance(query, EventQuery):
-            return None
+            return None, True
         paths.update(counter_paths(query))
-    return sorted(paths)
+    return sorted(paths), traits
 
 
 def reads_interests(condition: Condition) -> bool:
@@ -256,10 +262,13 @@ class Audiences:
         """(profiles judged, matching ids) per chunk of the workspace, in id order. Only what
         the condition reads is read: a behaviour condition, its events' counters."""
         vectorised = Vectorised(condition, self.compiler.extensions)
-        only = state_paths(condition)
+        only, traits = state_read(condition)
         interests = reads_interests(condition)
         now = int(time.time() * 1000)
-        for rows in self.store.profile_chunks(workspace_id, after_id, only_state=only):
+        chunks = self.store.profile_chunks(
+            workspace_id, after_id, only_state=only, with_traits=traits
+        )
+        for rows in chunks:
             mask = vectorised.mask(self._table(rows, now, interests))
             yield len(rows), [r.profile_id for r, hit in zip(rows, mask, strict=True) if hit]
 

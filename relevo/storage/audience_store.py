@@ -22,22 +22,18 @@ def _unaddressable(path: tuple[str, ...]) -> bool:
     return any('"' in part or "\\" in part for part in path)
 
 
-def _partial_row(row: Any, paths: list[tuple[str, ...]], sqlite: bool) -> ProfileChunkRow:
-    """The computed state holding just the values read at ``paths``."""
+def _partial_row(row: Any, paths: list[tuple[str, ...]]) -> ProfileChunkRow:
+    """The traits (or {}) and a computed state holding just the values read at ``paths``
+    (each read as JSON text)."""
     computed: dict[str, Any] = {}
-    for path, raw in zip(paths, row[1:], strict=True):
+    for path, raw in zip(paths, row[2:], strict=True):
         if raw is None:
             continue
-        # SQLite gives text only for objects and strings (a string leaf is not JSON text:
-        # none of the paths read ends at one); PostgreSQL gives every value as JSON text.
-        value = (
-            orjson.loads(raw) if isinstance(raw, str) and (not sqlite or raw[:1] in "{[") else raw
-        )
         node = computed
         for part in path[:-1]:
             node = node.setdefault(part, {})
-        node[path[-1]] = value
-    return ProfileChunkRow(row[0], {}, computed)
+        node[path[-1]] = orjson.loads(raw)
+    return ProfileChunkRow(row[0], orjson.loads(row[1]), computed)
 
 
 JOB_CHECKPOINT = "audiences"  # profiles updated after this (ms) are judged again
@@ -161,6 +157,7 @@ class AudienceStore:
         chunk: int = 5000,
         changed_since: int | None = None,
         only_state: Sequence[tuple[str, ...]] | None = None,
+        with_traits: bool = True,
     ) -> Iterator[list[ProfileChunkRow]]:
         """Surviving profiles in id order, ``chunk`` at a time, from ``after_id`` on (only
         those updated after ``changed_since`` when given). The JSON is read as text and
@@ -174,7 +171,8 @@ class AudienceStore:
         columns: list[Any] = (
             [cast(p.traits, Text), cast(p.computed, Text)]
             if paths is None
-            else [self._extract(path) for path in paths]
+            else [cast(p.traits, Text) if with_traits else literal("{}")]
+            + [self._extract(path) for path in paths]
         )
         while True:
             ids = (
@@ -189,7 +187,7 @@ class AudienceStore:
             # profile of the workspace for each chunk (PostgreSQL did: 36 s for 100,000).
             query = select(p.id, *columns).where(p.id.in_(ids.scalar_subquery())).order_by(p.id)
             if paths is not None and not self.db.is_sqlite:
-                query = self._pg_extract(ids, paths)
+                query = self._pg_extract(ids, paths, with_traits)
             with self.db.read() as conn:
                 rows = conn.execute(query).all()
             if not rows:
@@ -197,32 +195,37 @@ class AudienceStore:
             if paths is None:
                 yield [ProfileChunkRow(r[0], orjson.loads(r[1]), orjson.loads(r[2])) for r in rows]
             else:
-                yield [_partial_row(r, paths, self.db.is_sqlite) for r in rows]
+                yield [_partial_row(r, paths) for r in rows]
             if len(rows) < chunk:
                 return
             after_id = rows[-1][0]
 
     @staticmethod
-    def _pg_extract(ids: Any, paths: list[tuple[str, ...]]) -> Any:
+    def _pg_extract(ids: Any, paths: list[tuple[str, ...]], with_traits: bool) -> Any:
         """PostgreSQL: each state parsed once (as jsonb, in a subquery that OFFSET 0 keeps
         from being inlined into every column), then every path looked up in it; extracting
         from the json text parsed the whole state once per path."""
         p = t.profiles.c
         parsed = (
-            select(p.id.label("id"), cast(p.computed, JSONB).label("j"))
+            select(
+                p.id.label("id"),
+                (cast(p.traits, Text) if with_traits else literal("{}")).label("traits"),
+                cast(p.computed, JSONB).label("j"),
+            )
             .where(p.id.in_(ids.scalar_subquery()))
             .offset(0)
             .subquery()
         )
-        columns = [parsed.c.j.op("#>>")(literal(list(path), ARRAY(Text))) for path in paths]
-        return select(parsed.c.id, *columns).order_by(parsed.c.id)
+        columns = [
+            cast(parsed.c.j.op("#>")(literal(list(path), ARRAY(Text))), Text) for path in paths
+        ]
+        return select(parsed.c.id, parsed.c.traits, *columns).order_by(parsed.c.id)
 
     def _extract(self, path: tuple[str, ...]) -> Any:
-        """The value at ``path`` of the computed state: JSON text (or, on SQLite, a number)."""
+        """The value at ``path`` of the computed state as JSON text (SQLite's ->)."""
         p = t.profiles.c
-        if not self.db.is_sqlite:
-            return func.json_extract_path_text(p.computed, *path)
-        return func.json_extract(p.computed, "$" + "".join(f'."{part}"' for part in path))
+        json_path = "$" + "".join(f'."{part}"' for part in path)
+        return p.computed.op("->", return_type=Text())(json_path)
 
     def identities(self, profile_ids: list[int]) -> dict[int, dict[str, str]]:
         """For each profile, its first user id, e-mail and anonymous id (for listing members)."""

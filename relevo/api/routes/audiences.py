@@ -176,7 +176,7 @@ def members(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}")] = 100,
     cursor: Annotated[
-        str | None, Query(max_length=20, description="next_cursor of the previous page")
+        str | None, Query(pattern=r"^\d{1,18}$", description="next_cursor of the previous page")
     ] = None,
     format: Annotated[str, Query(pattern="^(json|csv)$", description="json or csv")] = "json",
 ) -> Any:
