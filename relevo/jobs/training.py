@@ -72,8 +72,8 @@ def train_workspace(
     previous = current_segments(services, workspace.id)
     with store.new_version(workspace.id, before_publish=forget_erased) as (version, folder):
         bundle = train_bundle(data, items, version, names, progress=fitted)
-        bundle.save(folder)
         fitting.describe(f"{workspace.name}: segments, propensity, value")
+        scoring_started = time.perf_counter()
         run = score_customers(
             orders,
             started_ms,
@@ -82,6 +82,9 @@ def train_workspace(
             categories=_categories_bought(frame, items),
             previous=previous,
         )
+        # Beside the models' fit times: segments, both propensities and the value model.
+        bundle.stats["fit_seconds"]["scores"] = round(time.perf_counter() - scoring_started, 3)
+        bundle.save(folder)
         plot = _save_segments(run, folder / SEGMENTS, workspace.name)
     scored = services.scores.replace(workspace.id, run.scores)
     fitting.describe(f"{workspace.name}: trained")
