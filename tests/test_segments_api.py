@@ -31,10 +31,10 @@ def _order(user: str, n: int, when: dt.datetime, value: float, category: str) ->
     }
 
 
-def _shop(api: Api) -> None:
+def _shop(api: Api, now: dt.datetime | None = None) -> None:
     """Regulars (an order every ten days for most of a year, big baskets of home goods),
     occasional buyers (three small orders of books) and one-time buyers long gone."""
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     messages = []
     for c in range(15):
         messages += [
@@ -145,3 +145,13 @@ def test_segments_are_read_with_the_secret_key_only(scored: Api) -> None:
     for headers in ({}, scored.write_auth, scored.server_auth):
         response = scored.client.get("/v1/segments", headers=headers)
         assert response.status_code in (401, 403), response.text
+
+
+def test_a_shop_of_past_years_is_judged_as_of_its_latest_event(api: Api) -> None:
+    # An import of 2015's orders: judged today, nobody would have ordered "in 30 days".
+    _shop(api, now=dt.datetime(2015, 6, 1, tzinfo=dt.UTC))
+    train_workspace(api.services, api.keys.workspace)
+    regular = api.profile("user_id", "regular3")["scores"]
+    gone = api.profile("user_id", "once3")["scores"]
+    assert regular["propensity"]["purchase_30d"] > gone["propensity"]["purchase_30d"]
+    assert regular["computed_at"] < dt.datetime(2015, 6, 1, tzinfo=dt.UTC).timestamp() * 1000

@@ -76,7 +76,7 @@ def train_workspace(
         scoring_started = time.perf_counter()
         run = score_customers(
             orders,
-            started_ms,
+            _as_of(frame, orders, started_ms),
             version,
             signals=_browsing(frame),
             categories=_categories_bought(frame, items),
@@ -128,6 +128,13 @@ def _save_segments(run: ScoreRun, folder: Path, workspace: str) -> Path | None:
     return plot_segments(
         run.segments, run.customers, folder / "segments.png", title=f"{workspace}: segments"
     )
+
+
+def _as_of(frame: pl.DataFrame, orders: pl.DataFrame, started_ms: int) -> int:
+    """The time the scores are judged at: now, or just after the workspace's latest event when
+    it holds only history (an import of past years: "no order in 30 days" would be everyone)."""
+    latest = [int(f["timestamp"].max()) for f in (frame, orders) if f.height]  # type: ignore[arg-type]
+    return min(started_ms, max(latest) + 1) if latest else started_ms
 
 
 def _browsing(frame: pl.DataFrame) -> pl.DataFrame:
