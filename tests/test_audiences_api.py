@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tests.conftest import Api
+from tests.test_rules_api import ON_SALE, _ids, _recommend, shop  # noqa: F401 (a fixture)
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -308,3 +309,21 @@ def test_deleting_an_audience_a_rule_uses_is_refused_with_the_rules(api: Api) ->
     assert error["code"] == "audience_in_use" and error["dependents"] == {"rules": ["acme-for-vip"]}
     assert api.client.delete("/v1/rules/acme-for-vip", headers=api.secret_auth).status_code == 200
     assert api.client.delete("/v1/audiences/vip", headers=api.secret_auth).status_code == 200
+
+
+def test_a_rule_for_an_audience_applies_to_its_members(shop: Api) -> None:  # noqa: F811
+    """Serving asks the audiences which ones the visitor is in (Audiences.audiences_of)."""
+    vip = {"id": "vip", "name": "VIP", "condition": {"traits.vip": True}}
+    assert _post(shop, "/v1/audiences", vip).status_code == 201
+    rule = {"id": "vip-sale", "kind": "filter", "condition": ON_SALE, "audience": "vip"}
+    assert _post(shop, "/v1/rules", rule).status_code == 201
+    shop.send("identify", userId="u3", traits={"vip": True})
+    shop.settle()
+    member = _recommend(shop, strategy="trending", identity={"kind": "user_id", "value": "u3"})
+    stranger = _recommend(shop, strategy="trending")
+    assert set(_ids(member)) == {"cushion", "armchair"}  # only what is on sale
+    assert "mug" in _ids(stranger)
+    # The same answer as serving's: the member is in, an unknown visitor is not.
+    profile_id = shop.profile("user_id", "u3")["profile_id"]
+    assert "vip" in shop.services.audiences.audiences_of(shop.keys.workspace.id, profile_id)
+    assert "vip" not in shop.services.audiences.audiences_of(shop.keys.workspace.id, None)
