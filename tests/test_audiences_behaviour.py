@@ -89,3 +89,19 @@ def test_system_events_leave_the_state_as_it_was() -> None:
         payload = {"type": "track", "event": name, "properties": {"revenue": 5}}
         apply_event(state, EventRecord(100 + seq, "track", name, NOW, payload), RULES)
     assert repr(state) == before
+
+
+def test_old_buckets_go_values_and_sums_too() -> None:
+    """A person active on many days keeps at most the behaviour window's buckets."""
+    history = [
+        ("Paywall Viewed", days * DAY_MS, ["news", "sport"][days % 2], 10)
+        for days in range(600, -1, -4)
+    ]
+    state = _fold(history)
+    counter = state["behaviour"]["Paywall Viewed"]
+    oldest = NOW // DAY_MS - 400
+    buckets = [counter["d"], counter["sum"]["revenue"], *counter["v"]["section"].values()]
+    assert all(int(day) >= oldest for bucket in buckets for day in bucket)
+    within = check_event({"name": "Paywall Viewed", "within": "400d"}, "$", RULES)
+    expected = sum(1 for _, ago, _, _ in history if (NOW - ago) // DAY_MS >= NOW // DAY_MS - 399)
+    assert measure(within, state, NOW, 30 * 60_000) == expected

@@ -322,7 +322,7 @@ def _count_behaviour(
     else:
         days[day] = 1
         if len(days) > PRUNE_PAST:
-            _prune(days, ts)
+            _prune(counter, ts)
     started = state.get("session_started_at", ts)
     session = counter["s"]
     if ts >= started:
@@ -353,12 +353,23 @@ def _count_behaviour(
             buckets[day] = buckets.get(day, 0) + 1
 
 
-def _prune(days: dict[str, Any], ts: int) -> None:
-    """Drop buckets past the behaviour window (when a counter holds many: readers filter by
-    day anyway, so an old bucket left is never counted)."""
+def _prune(counter: dict[str, Any], ts: int) -> None:
+    """Drop a counter's buckets past the behaviour window, its values' and sums' too (when it
+    holds many days: readers filter by day anyway, so an old bucket left is never counted)."""
     oldest = ts // DAY_MS - BEHAVIOUR_DAYS
-    for key in [k for k in days if int(k) < oldest]:
-        del days[key]
+    _drop_before(counter["d"], oldest)
+    for values in counter.get("v", {}).values():
+        for value in list(values):
+            _drop_before(values[value], oldest)
+            if not values[value]:
+                del values[value]  # frees its place under MAX_BUCKETED_VALUES
+    for sums in counter.get("sum", {}).values():
+        _drop_before(sums, oldest)
+
+
+def _drop_before(buckets: dict[str, Any], oldest: int) -> None:
+    for key in [k for k in buckets if int(k) < oldest]:
+        del buckets[key]
 
 
 def rebuild(records: list[EventRecord], rules: ProfileRules) -> dict[str, Any]:
