@@ -212,7 +212,13 @@ def get_audiences(
         bool, Query(description="Also list the audiences they are not in, with why not")
     ] = False,
 ) -> JSON:
-    person = _person(services, workspace, kind, value)
+    identity = normalise_lookup(kind, value)
+    if identity is None:
+        raise RelevoError(f"{value!r} is not a valid {kind}")
+    found = services.people.find_state(workspace.id, identity)
+    if found is None:
+        raise NotFound(f"no profile has {identity[0]} {identity[1]!r} in this workspace")
+    profile_id, traits, computed = found
     now = _now_ms()
     raw: Any = None
     if context:
@@ -223,12 +229,10 @@ def get_audiences(
         if not isinstance(raw, dict):
             raise RelevoError("context must be a JSON object")
     request = request_context(raw, now) if raw is not None else None
-    judged = services.audiences.of_person(
-        workspace.id, person.traits, person.computed, now, request
-    )
+    judged = services.audiences.of_person(workspace.id, traits, computed, now, request)
     return JSON(
         {
-            "profile_id": person.profile_id,
+            "profile_id": profile_id,
             "audiences": [
                 {
                     "id": m.audience.id,
