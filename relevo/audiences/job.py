@@ -27,6 +27,7 @@ from relevo.audiences.changes import (
     system_event,
     webhook_message,
 )
+from relevo.audiences.model import Audience
 from relevo.audiences.records import MembershipSource
 from relevo.audiences.service import Audiences, reads_interests
 from relevo.audiences.vectorised import Vectorised
@@ -108,16 +109,16 @@ class AudienceJob:
             before = self.store.members_of(workspace_id, list(members))
             changes = differences(before, members, judged)
             if changes:
-                self._record(workspace_id, now, changes, report)
+                self._record(workspace_id, now, changes, {a.id: a for a in saved}, report)
 
     def _record(
         self,
         workspace_id: int,
         now: int,
         changes: list[Change],
+        audiences: Mapping[str, Audience],
         report: JobReport,
     ) -> None:
-        audiences = {a.id: a for a in self.audiences.saved(workspace_id)}
         hooked = [c for c in changes if audiences[c.audience_id].webhook_url is not None]
         names = self.audiences.identities(sorted({c.profile_id for c in hooked}))
         events = [
