@@ -145,8 +145,8 @@ class Services:
         return erased
 
     def audience_job_thread(self) -> AudienceJobThread:
-        """Runs only while this process holds the materializer's lease: one process does it."""
-        return AudienceJobThread(self.audience_job, self.materializer.store.holds_lease)
+        """In every server process; the one holding the job's lease runs it."""
+        return AudienceJobThread(self.audience_job)
 
     def erasure_watcher(self) -> ErasureWatcher:
         return ErasureWatcher(self.erasures, self.recommendations.bundles, self.settings)

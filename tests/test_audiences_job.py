@@ -196,3 +196,20 @@ def test_preview_reading_only_the_counters_agrees_with_each_person(api: Api) -> 
             )
         }
         assert preview["count"] == len(members) > 0, condition
+
+
+def test_one_worker_holds_the_jobs_lease(api: Api) -> None:
+    """Every server process asks for the lease; one holds it while it renews it."""
+    store = api.services.audience_job.store
+    later = int(time.time() * 1000) + 10**9  # past the lease of this process's own job thread
+    try:
+        assert store.try_job_lease("worker-a", later, 10)
+        assert not store.try_job_lease("worker-b", later + 1_000, 10)
+        assert store.try_job_lease("worker-a", later + 5_000, 10)  # renewed
+        assert not store.try_job_lease("worker-b", later + 14_000, 10)
+        assert store.try_job_lease("worker-b", later + 15_001, 10)  # a took too long
+        store.release_job_lease("worker-a")  # no longer its: changes nothing
+        assert not store.try_job_lease("worker-a", later + 16_000, 10)
+    finally:
+        store.release_job_lease("worker-b")
+        store.release_job_lease("worker-a")

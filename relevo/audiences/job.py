@@ -9,10 +9,13 @@ per-event path: ingest speed does not depend on how many audiences there are.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 FULL_SWEEP_MS = 3_600_000
 SLACK_MS = 2_000  # a profile saved while the last run read is judged again, not missed
 JOB_SECONDS = 2.0
+LEASE_SECONDS = 10.0
 MAX_DELIVERIES_PER_RUN = 200
 Sender = Callable[[str, bytes, Mapping[str, str]], None]
 
@@ -186,11 +190,12 @@ class AudienceJob:
 
 
 class AudienceJobThread:
-    """Runs the job every JOB_SECONDS while ``may_run()`` (this process holds the lease)."""
+    """Runs the job every JOB_SECONDS in the one process (of all the server's workers) that
+    holds the job's lease; a lease not renewed for LEASE_SECONDS passes to another."""
 
-    def __init__(self, job: AudienceJob, may_run: Callable[[], bool]) -> None:
+    def __init__(self, job: AudienceJob) -> None:
         self.job = job
-        self.may_run = may_run
+        self.owner = f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="relevo-audiences", daemon=True)
 
@@ -201,11 +206,16 @@ class AudienceJobThread:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
+        try:  # another worker takes over now, not after LEASE_SECONDS
+            self.job.store.release_job_lease(self.owner)
+        except Exception:
+            log.exception("releasing the audience job's lease failed; it expires by itself")
 
     def _run(self) -> None:
         while not self._stop.wait(JOB_SECONDS):
             try:
-                if self.may_run():
+                now = int(time.time() * 1000)
+                if self.job.store.try_job_lease(self.owner, now, LEASE_SECONDS):
                     self.job.run_once()
             except Exception:
                 log.exception("the audience job failed; it runs again in %s s", JOB_SECONDS)

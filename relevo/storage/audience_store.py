@@ -36,9 +36,6 @@ def _partial_row(row: Any, paths: list[tuple[str, ...]]) -> ProfileChunkRow:
     return ProfileChunkRow(row[0], orjson.loads(row[1]), computed)
 
 
-JOB_CHECKPOINT = "audiences"  # profiles updated after this (ms) are judged again
-
-
 class AudienceStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -322,20 +319,39 @@ class AudienceStore:
                     ],
                 )
 
+    def try_job_lease(self, owner: str, now_ms: int, seconds: float) -> bool:
+        """Take or renew the audience job's lease: one conditional update of one row, so of
+        the workers asking at once exactly one gets it, on both databases."""
+        lease = t.audience_job_lease.c
+        with self.db.write() as conn:
+            taken = conn.execute(
+                update(t.audience_job_lease)
+                .where(lease.id == 1, (lease.owner == owner) | (lease.until < now_ms))
+                .values(owner=owner, until=now_ms + int(seconds * 1000))
+            ).rowcount
+        return bool(taken)
+
+    def release_job_lease(self, owner: str) -> None:
+        lease = t.audience_job_lease.c
+        with self.db.write() as conn:
+            conn.execute(
+                update(t.audience_job_lease)
+                .where(lease.id == 1, lease.owner == owner)
+                .values(until=0)
+            )
+
     def job_checkpoint(self) -> int:
-        c = t.checkpoints.c
+        lease = t.audience_job_lease.c
         with self.db.read() as conn:
-            found = conn.execute(select(c.position).where(c.name == JOB_CHECKPOINT)).scalar()
-        return int(found) if found is not None else 0
+            found = conn.execute(select(lease.judged_until).where(lease.id == 1)).scalar()
+        return int(found or 0)
 
     def set_job_checkpoint(self, position: int) -> None:
-        c = t.checkpoints.c
+        lease = t.audience_job_lease.c
         with self.db.write() as conn:
-            changed = conn.execute(
-                update(t.checkpoints).where(c.name == JOB_CHECKPOINT).values(position=position)
-            ).rowcount
-            if not changed:
-                conn.execute(insert(t.checkpoints).values(name=JOB_CHECKPOINT, position=position))
+            conn.execute(
+                update(t.audience_job_lease).where(lease.id == 1).values(judged_until=position)
+            )
 
     def due_deliveries(self, now_ms: int, limit: int) -> list[dict[str, Any]]:
         d, a = t.audience_deliveries.c, t.audiences.c

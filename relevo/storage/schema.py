@@ -308,6 +308,18 @@ audience_members = Table(
     Index("ix_audience_members_profile", "profile_id"),
 )
 
+# The audience job (one row): which process runs it (a worker holds it while it renews it),
+# and the time up to which profile updates were judged (its own row, not in `checkpoints`,
+# whose only row other code reads as the materializer's).
+audience_job_lease = Table(
+    "audience_job_lease",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("until", BigInteger, nullable=False),
+    Column("judged_until", BigInteger, nullable=False),
+)
+
 # Webhook deliveries of Entered/Exited, retried with back-off, kept to be shown.
 audience_deliveries = Table(
     "audience_deliveries",

@@ -1,4 +1,5 @@
-"""audiences: saved audiences, who is in them (for Entered/Exited), webhook deliveries
+"""audiences: saved audiences, who is in them (for Entered/Exited), webhook deliveries, the
+audience job's lease
 
 Revision ID: 0008
 Revises: 0007
@@ -40,6 +41,14 @@ def upgrade() -> None:
         sa.Column("entered_at", sa.BigInteger(), nullable=False),
     )
     op.create_index("ix_audience_members_profile", "audience_members", ["profile_id"])
+    lease = op.create_table(
+        "audience_job_lease",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("owner", sa.String(64), nullable=False),
+        sa.Column("until", sa.BigInteger(), nullable=False),
+        sa.Column("judged_until", sa.BigInteger(), nullable=False),
+    )
+    op.bulk_insert(lease, [{"id": 1, "owner": "", "until": 0, "judged_until": 0}])
     op.create_table(
         "audience_deliveries",
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
@@ -68,5 +77,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("audience_deliveries")
+    op.drop_table("audience_job_lease")
     op.drop_table("audience_members")
     op.drop_table("audiences")
