@@ -173,3 +173,25 @@ def test_a_browser_key_cannot_enrol_itself_into_a_company(companies: Api) -> Non
     assert companies.get(
         "/v1/catalog/products/cushion", for_kind="anonymous_id", for_value="attacker"
     )["price"] == "20.00"  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "a\nb\rc\u0085d\x0be\x0cf\u2028g\u2029h\r\ni",  # found by the API fuzzer: was a 500
+        'product_id,price\n"unclosed,3\n',
+        "product_id,price\nnul\x00id,3.00\n",
+        "",
+    ],
+)
+def test_a_malformed_csv_is_a_400_never_a_500(api: Api, body: str) -> None:
+    response = api.client.post(
+        "/v1/accounts/acme/prices",
+        content=body.encode(),
+        headers={**api.secret_auth, "Content-Type": "text/csv"},
+    )
+    if body.startswith("product_id,price\nnul"):  # stored, as the catalog stores NUL: U+FFFD
+        assert response.status_code == 200, response.text
+        assert api.get("/v1/accounts/acme/prices")["prices"][0]["product_id"] == "nul\ufffdid"
+    else:
+        assert response.status_code == 400, response.text

@@ -8,6 +8,7 @@ import io
 import time
 from typing import Annotated, Any, TypeVar
 
+import orjson
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -26,6 +27,7 @@ from relevo.rules.account_terms import (
 )
 from relevo.rules.condition import category_path
 from relevo.services import Services
+from relevo.storable import replace_unstorable
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -143,12 +145,21 @@ async def _read(
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise RelevoError("the CSV is not UTF-8") from None
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames:
-            raise RelevoError("the CSV has no header row")
-        return None, [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+        # Stored as PostgreSQL can store it (no NUL), the same on both databases.
+        reader = csv.DictReader(io.StringIO(replace_unstorable(text)))
+        try:
+            if not reader.fieldnames:
+                raise RelevoError("the CSV has no header row")
+            rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+        except csv.Error as error:
+            raise RelevoError(f"CSV line {reader.line_num}: {error}") from None
+        return None, rows
     try:
-        return model.model_validate_json(raw or b"{}"), []
+        data = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError as error:
+        raise RelevoError(f"the body is not JSON: {error}") from None
+    try:
+        return model.model_validate(replace_unstorable(data)), []
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
