@@ -80,6 +80,7 @@ AUTH_BY_TAG = {
     "catalog": SECRET,
     "recommendations": EITHER,
     "rules": SECRET,
+    "segments": SECRET,
     "health": NONE,
 }
 # Most cases carry the right key; some none, some a wrong one (unknown, or the other kind).
