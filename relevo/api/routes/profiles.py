@@ -203,7 +203,7 @@ def get_audiences(
     context: Annotated[
         str | None,
         Query(
-            max_length=8000,
+            max_length=4000,  # 4-byte characters URL-encoded stay under the HTTP parser's limit
             description='The request as JSON, e.g. {"page": {"url": "..."}, "userAgent": "...", '
             '"country": "DE", "timezone": "Europe/Berlin", "product": {...}, "cart": {...}}',
         ),
