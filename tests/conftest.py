@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from relevo.api.app import create_app
 from relevo.services import Services
+from relevo.storage import schema as t
 from relevo.storage.migrate import upgrade
 from relevo.workspaces.keys import NewWorkspace
 from tests.databases import drop_schema, make_settings
@@ -109,6 +111,18 @@ class Api:
                 return time.monotonic() - start
             time.sleep(0.01)
         raise AssertionError("profiles were not updated within the timeout")
+
+    def stored_counts(self) -> tuple[int, int]:
+        """(events, quarantined messages) stored for this workspace."""
+        workspace = self.keys.workspace.id
+        with self.services.db.read() as conn:
+            events = conn.execute(
+                select(func.count()).where(t.events.c.workspace_id == workspace)
+            ).scalar_one()
+            quarantined = conn.execute(
+                select(func.count()).where(t.quarantine.c.workspace_id == workspace)
+            ).scalar_one()
+        return int(events), int(quarantined)
 
     def get(self, path: str, **params: Any) -> Any:
         response = self.client.get(path, params=params, headers=self.secret_auth)

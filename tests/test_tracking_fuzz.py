@@ -16,9 +16,7 @@ from typing import Any
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
 
-from relevo.storage import schema as t
 from relevo.tracking.limits import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from tests.conftest import Api
 
@@ -209,29 +207,17 @@ def _encode(text: str) -> bytes:
     return text.encode("utf-8", "backslashreplace")
 
 
-def _counts(api: Api) -> tuple[int, int]:
-    workspace = api.keys.workspace.id
-    with api.services.db.read() as conn:
-        events = conn.execute(
-            select(func.count()).where(t.events.c.workspace_id == workspace)
-        ).scalar_one()
-        quarantined = conn.execute(
-            select(func.count()).where(t.quarantine.c.workspace_id == workspace)
-        ).scalar_one()
-    return int(events), int(quarantined)
-
-
 def _auth(api: Api, server: bool) -> dict[str, str]:
     return api.server_auth if server else api.write_auth
 
 
 def _accounted_for(api: Api, body: bytes, sent: int, server: bool) -> None:
-    before = _counts(api)
+    before = api.stored_counts()
     response = api.client.post("/v1/batch", content=body, headers=_auth(api, server))
     if len(body) > MAX_BATCH_BYTES:
         # Refused whole and said so: the client splits it. Nothing stored.
         assert response.status_code == 413, response.text
-        assert _counts(api) == before
+        assert api.stored_counts() == before
         return
     assert response.status_code == 200, response.text
     answer = response.json()
@@ -242,7 +228,7 @@ def _accounted_for(api: Api, body: bytes, sent: int, server: bool) -> None:
     assert sorted(r["index"] for r in answer["rejected"]) == sorted(
         {r["index"] for r in answer["rejected"]}
     )
-    events, quarantined = _counts(api)
+    events, quarantined = api.stored_counts()
     assert events - before[0] == answer["accepted"]
     # Up to 100 rejected messages per request are quarantined in full (more: one summary).
     assert quarantined - before[1] == len(answer["rejected"])
@@ -271,9 +257,9 @@ def test_any_json_text_message_is_stored_or_refused_with_a_reason(
     api: Api, message: str, kind: str
 ) -> None:
     body = _encode(message)
-    before = _counts(api)
+    before = api.stored_counts()
     response = api.client.post(f"/v1/{kind}", content=body, headers=api.server_auth)
-    events, quarantined = _counts(api)
+    events, quarantined = api.stored_counts()
     if response.status_code == 200:
         assert (events, quarantined) == (before[0] + (not response.json()["duplicate"]), before[1])
         return

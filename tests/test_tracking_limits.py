@@ -18,7 +18,7 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from relevo.api.routes import tracking as tracking_routes
 from relevo.errors import InvalidPayload, PayloadTooLarge
@@ -47,18 +47,6 @@ waits_for_quarantine_cap = pytest.mark.xfail(
 def _post(api: Api, path: str, body: str | bytes) -> Any:
     content = body.encode("utf-8", "backslashreplace") if isinstance(body, str) else body
     return api.client.post(path, content=content, headers=api.server_auth)
-
-
-def _counts(api: Api) -> tuple[int, int]:
-    workspace = api.keys.workspace.id
-    with api.services.db.read() as conn:
-        events = conn.execute(
-            select(func.count()).where(t.events.c.workspace_id == workspace)
-        ).scalar_one()
-        quarantined = conn.execute(
-            select(func.count()).where(t.quarantine.c.workspace_id == workspace)
-        ).scalar_one()
-    return int(events), int(quarantined)
 
 
 def _quarantine(api: Api) -> list[dict[str, Any]]:
@@ -103,7 +91,7 @@ def test_a_300_character_field_in_a_batch_is_quarantined_and_the_rest_stored(
     [rejected] = result["rejected"]
     assert rejected["index"] == 1
     assert field in rejected["reason"] and "over the limit of 255 characters" in rejected["reason"]
-    assert _counts(api) == (2, 1)
+    assert api.stored_counts() == (2, 1)
     [row] = _quarantine(api)
     assert (row["position"], row["reason"]) == (1, rejected["reason"])
     assert row["message_id"] is None or len(row["message_id"]) <= 255
@@ -118,7 +106,7 @@ def test_a_single_call_with_a_300_character_field_is_a_400_naming_it(api: Api, f
     assert error["code"] == "invalid_message"
     assert field in error["message"] and "255" in error["message"]
     assert "quarantined" in error["message"]
-    assert _counts(api) == (0, 1)
+    assert api.stored_counts() == (0, 1)
 
 
 def _nested(levels: int) -> dict[str, Any]:
@@ -157,14 +145,14 @@ def test_keys_nesting_and_numbers_have_limits(api: Api) -> None:
         else:
             assert expected in reasons[index], reasons[index]
     assert result["accepted"] == sum(1 for e in cases.values() if e is None)
-    assert _counts(api) == (result["accepted"], len(reasons))
+    assert api.stored_counts() == (result["accepted"], len(reasons))
 
 
 def test_a_single_call_with_a_number_out_of_range_is_a_400_naming_where(api: Api) -> None:
     response = _post(api, "/v1/track", '{"event":"E","userId":"u","properties":{"p":NaN}}')
     assert response.status_code == 400, response.text
     assert "properties.p: NaN" in response.json()["error"]["message"]
-    assert _counts(api) == (0, 1)
+    assert api.stored_counts() == (0, 1)
     assert "NaN" in _quarantine(api)[0]["payload"]  # the message as it came
 
 
@@ -269,7 +257,7 @@ def test_a_batch_over_10000_messages_is_a_400_naming_the_limit(api: Api) -> None
     response = _post(api, "/v1/batch", body)
     assert response.status_code == 400
     assert "10,000" in response.json()["error"]["message"]
-    assert _counts(api) == (0, 0)
+    assert api.stored_counts() == (0, 0)
 
 
 @waits_for_quarantine_cap
@@ -297,7 +285,7 @@ def test_a_batch_of_10000_invalid_entries_makes_101_quarantine_rows(api: Api) ->
     body = '{"batch":[' + ",".join(["1"] * limits.MAX_BATCH_MESSAGES) + "]}"
     result = _post(api, "/v1/batch", body).json()
     assert len(result["rejected"]) == limits.MAX_BATCH_MESSAGES
-    assert _counts(api) == (0, limits.QUARANTINED_IN_FULL_PER_REQUEST + 1)
+    assert api.stored_counts() == (0, limits.QUARANTINED_IN_FULL_PER_REQUEST + 1)
 
 
 def test_a_message_nested_far_past_the_limit_is_quarantined_alone(api: Api) -> None:
@@ -312,7 +300,7 @@ def test_a_message_nested_far_past_the_limit_is_quarantined_alone(api: Api) -> N
         assert result["accepted"] + result["duplicates"] == 1
         [rejected] = result["rejected"]
         assert rejected["index"] == 1 and "nested more than 32 levels" in rejected["reason"]
-    assert _counts(api) == (1, 2)
+    assert api.stored_counts() == (1, 2)
     assert all(row["payload"].startswith('{"type":"track"') for row in _quarantine(api))
 
 
@@ -326,7 +314,7 @@ def test_a_body_that_is_not_json_is_a_400_naming_the_problem(api: Api) -> None:
         response = _post(api, "/v1/batch", body)
         assert response.status_code == 400, response.text
         assert expected in response.json()["error"]["message"]
-    assert _counts(api) == (0, 0)
+    assert api.stored_counts() == (0, 0)
 
 
 def test_validation_never_raises_and_quarantine_text_always_encodes() -> None:
