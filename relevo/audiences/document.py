@@ -23,24 +23,10 @@ from typing import Any
 from relevo.profiles.lifecycle import LifecycleThresholds, lifecycle_stage
 from relevo.profiles.state import ProfileRules, top_interests
 from relevo.profiles.traits import declared_preferences
+from relevo.profiles.view import COUNTS
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
-_COUNTS = (
-    "sessions",
-    "events",
-    "page_views",
-    "screen_views",
-    "product_views",
-    "list_views",
-    "searches",
-    "cart_adds",
-    "cart_removals",
-    "cart_views",
-    "checkouts_started",
-    "email_opens",
-    "email_clicks",
-)
 
 
 # What of the stored state each derived attribute of ``computed`` is made from (the others
@@ -99,7 +85,7 @@ def computed_document(
     top = top_interests(scores.get("categories", {}), now_ms, half_life) if scores else []
     brands = top_interests(scores.get("brands", {}), now_ms, half_life) if scores else []
     return {
-        **{key: computed.get(key, 0) for key in _COUNTS},
+        **{key: computed.get(key, 0) for key in COUNTS},
         "orders": orders,
         "revenue": round(revenue, 2),
         "refunded": computed.get("refunded", 0.0),

@@ -148,19 +148,8 @@ class Audiences:
         source: Any,
         webhook_url: str | None = None,
     ) -> Audience:
-        check_id(audience_id)
-        self.compiler.condition(source)
-        now = int(time.time() * 1000)
-        row = StoredAudience(
-            audience_id,
-            name,
-            description,
-            source,
-            now,
-            now,
-            check_webhook(webhook_url),
-            new_webhook_secret() if webhook_url is not None else None,
-        )
+        secret = new_webhook_secret() if webhook_url is not None else None
+        row = self._checked(audience_id, name, description, source, webhook_url, secret)
         self.store.create(workspace_id, row)
         self._cache.pop(workspace_id, None)
         return self.compiler.stored(row)
@@ -174,24 +163,32 @@ class Audiences:
         source: Any,
         webhook_url: str | None = None,
     ) -> Audience:
-        check_id(audience_id)
-        self.compiler.condition(source)
-        now = int(time.time() * 1000)
-        row = StoredAudience(
-            audience_id,
-            name,
-            description,
-            source,
-            now,
-            now,
-            check_webhook(webhook_url),
-            new_webhook_secret(),  # kept only when the audience had no secret yet
+        # The new secret is kept only when the audience had none yet.
+        row = self._checked(
+            audience_id, name, description, source, webhook_url, new_webhook_secret()
         )
         saved = self.store.replace(workspace_id, row)
         if saved is None:
             raise NotFound(f"no audience has id {audience_id!r} in this workspace; POST creates it")
         self._cache.pop(workspace_id, None)
         return self.compiler.stored(saved)
+
+    def _checked(
+        self,
+        audience_id: str,
+        name: str,
+        description: str,
+        source: Any,
+        webhook_url: str | None,
+        secret: str | None,
+    ) -> StoredAudience:
+        """The row to save, once its id, condition and webhook URL are valid."""
+        check_id(audience_id)
+        self.compiler.condition(source)
+        now = int(time.time() * 1000)
+        return StoredAudience(
+            audience_id, name, description, source, now, now, check_webhook(webhook_url), secret
+        )
 
     def delete(self, workspace_id: int, audience_id: str) -> None:
         if any(a.id == audience_id for a in self.builtins):

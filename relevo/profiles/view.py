@@ -19,7 +19,9 @@ _TIMES = (
     "cart_open_since",
     "last_email_engagement_at",
 )
-_COUNTS = (
+# The counters of the fold a profile shows (0 when the person has none yet); audiences read
+# the same ones.
+COUNTS = (
     "sessions",
     "events",
     "page_views",
@@ -55,7 +57,7 @@ def computed_view(
     half_life = rules.interest_half_life_ms
     return {
         **{key: iso(computed.get(key)) for key in _TIMES},
-        **{key: computed.get(key, 0) for key in _COUNTS},
+        **{key: computed.get(key, 0) for key in COUNTS},
         "orders": orders,
         "revenue": round(revenue, 2),
         "refunded": computed.get("refunded", 0.0),

@@ -78,6 +78,12 @@ def _view(audience: Audience) -> dict[str, Any]:
     return audience.view()
 
 
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}")]
+PageCursor = Annotated[
+    str | None, Query(pattern=r"^\d{1,18}$", description="next_cursor of the previous page")
+]
+
+
 @router.post(
     "",
     status_code=201,
@@ -174,10 +180,8 @@ def members(
     audience_id: AudienceId,
     workspace: SecretWorkspace,
     services: ServicesDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}")] = 100,
-    cursor: Annotated[
-        str | None, Query(pattern=r"^\d{1,18}$", description="next_cursor of the previous page")
-    ] = None,
+    limit: PageLimit = 100,
+    cursor: PageCursor = None,
     format: Annotated[str, Query(pattern="^(json|csv)$", description="json or csv")] = "json",
 ) -> Any:
     """Judged now over the workspace's profiles in id order; CSV holds every member."""
@@ -211,10 +215,8 @@ def deliveries(
     audience_id: AudienceId,
     workspace: SecretWorkspace,
     services: ServicesDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}")] = 100,
-    cursor: Annotated[
-        str | None, Query(pattern=r"^\d{1,18}$", description="next_cursor of the previous page")
-    ] = None,
+    limit: PageLimit = 100,
+    cursor: PageCursor = None,
 ) -> JSON:
     services.audiences.find(workspace.id, audience_id)
     rows = services.audience_job.store.deliveries(
