@@ -94,7 +94,10 @@ class Services:
         account_terms = AccountTermsStore(db)
         lifecycle = LifecycleThresholds(settings.lapsed_after_days)
         audience_store = AudienceStore(db)
-        audiences = Audiences(audience_store, rules, lifecycle, dependents=merchandising)
+        scores = ScoreStore(db)
+        audiences = Audiences(
+            audience_store, rules, lifecycle, dependents=merchandising, scores=scores
+        )
         # Rule and catalog changes reach every worker within about a second.
         live_rules = LiveRules(merchandising, catalog, min(1.0, settings.models_check_seconds))
         return cls(
@@ -129,7 +132,7 @@ class Services:
             account_terms=account_terms,
             audience_job=AudienceJob(audiences, audience_store),
             audiences=audiences,
-            scores=ScoreStore(db),
+            scores=scores,
         )
 
     def erase(self, workspace_id: int, identity: Identity, suppress: bool = False) -> Erased:

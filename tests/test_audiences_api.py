@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from relevo.scores.records import ProfileScore
 from tests.conftest import Api
 from tests.test_rules_api import ON_SALE, _ids, _recommend, shop  # noqa: F401 (a fixture)
 
@@ -327,3 +328,38 @@ def test_a_rule_for_an_audience_applies_to_its_members(shop: Api) -> None:  # no
     profile_id = shop.profile("user_id", "u3")["profile_id"]
     assert "vip" in shop.services.audiences.audiences_of(shop.keys.workspace.id, profile_id)
     assert "vip" not in shop.services.audiences.audiences_of(shop.keys.workspace.id, None)
+
+
+def test_conditions_read_the_scores_of_relevo_train(api: Api) -> None:
+    """segment.*, propensity.* and clv.* as relevo train stored them (profile_scores), for one
+    person and over the whole workspace; a person without scores reads null."""
+    for n in range(4):
+        api.send("identify", userId=f"scored-{n}", traits={"n": n})
+    api.send("identify", userId="unscored")
+    api.settle()
+    ids = {n: api.profile("user_id", f"scored-{n}")["profile_id"] for n in range(4)}
+    api.services.scores.replace(
+        api.keys.workspace.id,
+        [
+            ProfileScore(
+                ids[n],
+                "v1",
+                "seg-1" if n < 3 else "seg-2",
+                "top value" if n < 3 else "low value",
+                0.1 * (n + 1),
+                0.5,
+                100.0 * n,
+                0,
+            )
+            for n in range(4)
+        ],
+    )
+    condition = {"segment.id": "seg-1", "propensity.purchase_30d": {"$gte": 0.15}}
+    preview = _post(api, "/v1/audiences/preview", {"condition": condition}).json()
+    assert (preview["count"], preview["profiles"]) == (2, 5)  # scored-1 and scored-2
+    assert _post(api, "/v1/audiences", {"id": "likely", "name": "Likely", "condition": condition})
+    for n, expected in ((1, True), (3, False), (0, False)):
+        mine = api.get(f"/v1/profiles/user_id/scored-{n}/audiences")["audiences"]
+        assert ("likely" in {a["id"] for a in mine}) is expected, n
+    nulls = {"segment.id": {"$exists": False}, "clv.next_12m": {"$exists": False}}
+    assert _post(api, "/v1/audiences/preview", {"condition": nulls}).json()["count"] == 1

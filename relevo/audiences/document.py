@@ -7,6 +7,8 @@
                   "session_touch": {"channel": "email", ...}, "event_counts": {...}, ...},
      "accounts": [{"id": "acme", "traits": {"plan": "enterprise", ...}}, ...],
      "account": {"id": ..., "traits": {...}} | null      the most recently seen account
+     "segment": {"id", "label"}, "propensity": {"purchase_30d", "churn_90d"},
+     "clv": {"next_12m"}                                   relevo train's scores (null before)
      "context": {"page": {"url", "path", "referrer"}, "utm": {"source", "medium", ...},
                  "device": {...}, "country", "product": {...}, "cart": {"items", "value",
                  "count"}, "local": {"hour", "weekday"}} | null}
@@ -24,6 +26,7 @@ from relevo.profiles.lifecycle import LifecycleThresholds, lifecycle_stage
 from relevo.profiles.state import ProfileRules, top_interests
 from relevo.profiles.traits import declared_preferences
 from relevo.profiles.view import COUNTS
+from relevo.scores.records import NO_SCORES
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -122,6 +125,7 @@ def person_document(
     thresholds: LifecycleThresholds,
     context: dict[str, Any] | None = None,
     interests: bool = True,
+    scores: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     consent = computed.get("consent")
     if consent is None and isinstance(traits.get("consent"), dict):
@@ -135,4 +139,8 @@ def person_document(
         "accounts": accounts,
         "account": accounts[0] if accounts else None,
         "context": context,
+        # relevo train's scores: null before a training, and for a prospect or a newcomer.
+        "segment": (scores or NO_SCORES)["segment"],
+        "propensity": (scores or NO_SCORES)["propensity"],
+        "clv": (scores or NO_SCORES)["clv"],
     }

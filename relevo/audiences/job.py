@@ -103,7 +103,7 @@ class AudienceJob:
         interests = any(reads_interests(a.condition) for a in saved)
         judged = {a.id for a in saved}
         for rows in self.audiences.store.profile_chunks(workspace_id, changed_since=changed_since):
-            table = self.audiences._table(rows, now, interests)
+            table = self.audiences._table(workspace_id, rows, now, interests)
             members: dict[int, set[str]] = {r.profile_id: set() for r in rows}
             for audience, vectorised in compiled:
                 for row, hit in zip(rows, vectorised.mask(table), strict=True):

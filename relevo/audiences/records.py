@@ -27,6 +27,19 @@ class ProfileChunkRow:
     computed: dict[str, Any]
 
 
+class ScoreSource(Protocol):
+    """Each customer's segment, propensity and value (relevo.scores), by profile id."""
+
+    def documents(
+        self, workspace_id: int, profile_ids: Sequence[int]
+    ) -> dict[int, dict[str, Any]]: ...
+
+
+class NoScores:
+    def documents(self, workspace_id: int, profile_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        return {}
+
+
 class AudienceSource(Protocol):
     def saved(self, workspace_id: int) -> list[StoredAudience]: ...
     def get(self, workspace_id: int, audience_id: str) -> StoredAudience | None: ...

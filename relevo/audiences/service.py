@@ -23,7 +23,14 @@ from relevo.audiences.model import (
     matching,
     memberships,
 )
-from relevo.audiences.records import AudienceSource, Dependents, ProfileChunkRow, StoredAudience
+from relevo.audiences.records import (
+    AudienceSource,
+    Dependents,
+    NoScores,
+    ProfileChunkRow,
+    ScoreSource,
+    StoredAudience,
+)
 from relevo.audiences.vectorised import Table, Vectorised, needs
 from relevo.conditions import Condition
 from relevo.errors import ConflictError, NotFound, RelevoError
@@ -92,8 +99,10 @@ class Audiences:
         thresholds: LifecycleThresholds,
         dependents: Dependents | None = None,
         cache_seconds: float = 1.0,
+        scores: ScoreSource | None = None,
     ) -> None:
         self.store = store
+        self.scores: ScoreSource = scores or NoScores()
         self.rules = rules
         self.thresholds = thresholds
         self.dependents: Dependents = dependents or NoDependents()
@@ -211,8 +220,16 @@ class Audiences:
         computed: dict[str, Any],
         now_ms: int,
         context: dict[str, Any] | None = None,
+        scores: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        return person_document(traits, computed, now_ms, self.rules, self.thresholds, context)
+        return person_document(
+            traits, computed, now_ms, self.rules, self.thresholds, context, scores=scores
+        )
+
+    def _scores_of(self, workspace_id: int, profile_id: int | None) -> dict[str, Any] | None:
+        if profile_id is None:
+            return None
+        return self.scores.documents(workspace_id, [profile_id]).get(profile_id)
 
     def of_person(
         self,
@@ -221,8 +238,10 @@ class Audiences:
         computed: dict[str, Any],
         now_ms: int,
         context: dict[str, Any] | None = None,
+        profile_id: int | None = None,
     ) -> list[Membership]:
-        document = self.document(traits, computed, now_ms, context)
+        scores = self._scores_of(workspace_id, profile_id)
+        document = self.document(traits, computed, now_ms, context, scores)
         timeout = self.rules.session_timeout_ms
         return memberships(self.all(workspace_id), document, computed, now_ms, timeout)
 
@@ -233,7 +252,9 @@ class Audiences:
             row = None if profile_id is None else self.store.profile(workspace_id, profile_id)
             traits, computed = (row.traits, row.computed) if row is not None else ({}, {})
             now = int(time.time() * 1000)
-            document = self.document(traits, computed, now)
+            document = self.document(
+                traits, computed, now, None, self._scores_of(workspace_id, profile_id)
+            )
             found = matching(
                 self.all(workspace_id), document, computed, now, self.rules.session_timeout_ms
             )
@@ -242,12 +263,29 @@ class Audiences:
             return frozenset()
 
     # -- the whole workspace ------------------------------------------------------------------
-    def _table(self, rows: list[ProfileChunkRow], now_ms: int, interests: bool = True) -> Table:
+    def _table(
+        self,
+        workspace_id: int,
+        rows: list[ProfileChunkRow],
+        now_ms: int,
+        interests: bool = True,
+    ) -> Table:
         rules, thresholds = self.rules, self.thresholds
 
         def documents() -> list[dict[str, Any]]:
+            # Built only when a condition reads the documents (not for counters alone).
+            scores = self.scores.documents(workspace_id, [r.profile_id for r in rows])
             return [
-                person_document(r.traits, r.computed, now_ms, rules, thresholds, None, interests)
+                person_document(
+                    r.traits,
+                    r.computed,
+                    now_ms,
+                    rules,
+                    thresholds,
+                    None,
+                    interests,
+                    scores.get(r.profile_id),
+                )
                 for r in rows
             ]
 
@@ -266,7 +304,7 @@ class Audiences:
             workspace_id, after_id, only_state=only, with_traits=traits
         )
         for rows in chunks:
-            mask = vectorised.mask(self._table(rows, now, interests))
+            mask = vectorised.mask(self._table(workspace_id, rows, now, interests))
             yield len(rows), [r.profile_id for r, hit in zip(rows, mask, strict=True) if hit]
 
     def preview(self, workspace_id: int, source: Any) -> Preview:

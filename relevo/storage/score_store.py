@@ -97,6 +97,23 @@ class ScoreStore:
         score = self.of_profile(workspace_id, profile_id)
         return dict(NO_SCORES) if score is None else score.document()
 
+    def documents(self, workspace_id: int, profile_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The scores of those of ``profile_ids`` that have some, as conditions see them."""
+        s = t.profile_scores.c
+        found: dict[int, dict[str, Any]] = {}
+        with self.db.read() as conn:
+            for start in range(0, len(profile_ids), 500):
+                rows = conn.execute(
+                    select(t.profile_scores).where(
+                        s.workspace_id == workspace_id,
+                        s.profile_id.in_(profile_ids[start : start + 500]),
+                    )
+                )
+                for row in rows:
+                    score = ProfileScore.from_row(dict(row._mapping))
+                    found[int(row.profile_id)] = score.document()
+        return found
+
     def segment_sizes(self, workspace_id: int) -> dict[str, int]:
         """Profiles per segment id now (a prospect's None left out)."""
         from sqlalchemy import func

@@ -229,7 +229,9 @@ def get_audiences(
         if not isinstance(raw, dict):
             raise RelevoError("context must be a JSON object")
     request = request_context(raw, now) if raw is not None else None
-    judged = services.audiences.of_person(workspace.id, traits, computed, now, request)
+    judged = services.audiences.of_person(
+        workspace.id, traits, computed, now, request, profile_id=profile_id
+    )
     return JSON(
         {
             "profile_id": profile_id,
