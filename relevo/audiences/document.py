@@ -25,7 +25,7 @@ from typing import Any
 from relevo.profiles.lifecycle import LifecycleThresholds, lifecycle_stage
 from relevo.profiles.state import ProfileRules, top_interests
 from relevo.profiles.traits import declared_preferences
-from relevo.profiles.view import COUNTS
+from relevo.profiles.view import COUNTS, order_figures
 from relevo.scores.records import NO_SCORES
 
 DAY_MS = 86_400_000
@@ -81,18 +81,13 @@ def computed_document(
 ) -> dict[str, Any]:
     """``interests=False`` leaves out top_categories and top_brands (ranking the decayed
     scores is most of the cost), for a whole-workspace query whose condition reads neither."""
-    orders = int(computed.get("orders", 0))
-    revenue = float(computed.get("revenue", 0.0))
     scores = (computed.get("interests") or {}) if interests else {}
     half_life = rules.interest_half_life_ms
     top = top_interests(scores.get("categories", {}), now_ms, half_life) if scores else []
     brands = top_interests(scores.get("brands", {}), now_ms, half_life) if scores else []
     return {
         **{key: computed.get(key, 0) for key in COUNTS},
-        "orders": orders,
-        "revenue": round(revenue, 2),
-        "refunded": computed.get("refunded", 0.0),
-        "average_order_value": round(revenue / orders, 2) if orders else None,
+        **order_figures(computed),
         "lifecycle_stage": lifecycle_stage(computed, now_ms, thresholds),
         "days_since_first_seen": _since(now_ms, computed.get("first_seen"), DAY_MS),
         "days_since_last_seen": _since(now_ms, computed.get("last_seen"), DAY_MS),

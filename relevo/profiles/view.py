@@ -48,20 +48,28 @@ def iso(ms: int | None) -> str | None:
     )
 
 
+def order_figures(computed: dict[str, Any]) -> dict[str, Any]:
+    """Orders, revenue, refunds and the average order as a profile shows them (audiences see
+    the same)."""
+    orders = int(computed.get("orders", 0))
+    revenue = float(computed.get("revenue", 0.0))
+    return {
+        "orders": orders,
+        "revenue": round(revenue, 2),
+        "refunded": computed.get("refunded", 0.0),
+        "average_order_value": round(revenue / orders, 2) if orders else None,
+    }
+
+
 def computed_view(
     computed: dict[str, Any], now_ms: int, rules: ProfileRules, thresholds: LifecycleThresholds
 ) -> dict[str, Any]:
-    orders = int(computed.get("orders", 0))
-    revenue = float(computed.get("revenue", 0.0))
     interests = computed.get("interests", {})
     half_life = rules.interest_half_life_ms
     return {
         **{key: iso(computed.get(key)) for key in _TIMES},
         **{key: computed.get(key, 0) for key in COUNTS},
-        "orders": orders,
-        "revenue": round(revenue, 2),
-        "refunded": computed.get("refunded", 0.0),
-        "average_order_value": round(revenue / orders, 2) if orders else None,
+        **order_figures(computed),
         "lifecycle_stage": lifecycle_stage(computed, now_ms, thresholds),
         "top_categories": top_interests(interests.get("categories", {}), now_ms, half_life),
         "top_brands": top_interests(interests.get("brands", {}), now_ms, half_life),

@@ -45,17 +45,7 @@ def save_model(model: SegmentModel, directory: Path) -> None:
         "customers": model.customers,
         "prospects": model.prospects,
         "last_number": model.last_number,
-        "segments": [
-            {
-                "id": s.id,
-                "label": s.label,
-                "summary": s.summary,
-                "size": s.size,
-                "share": s.share,
-                "centre": s.centre.as_dict(),
-            }
-            for s in model.segments
-        ],
+        "segments": [s.as_dict() for s in model.segments],
     }
     (directory / JSON_FILE).write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
 

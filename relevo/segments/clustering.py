@@ -89,6 +89,16 @@ class Segment:
     share: float  # of the training customers
     centre: Centre  # its typical customer
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "summary": self.summary,
+            "size": self.size,
+            "share": self.share,
+            "centre": self.centre.as_dict(),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Assignment:
@@ -156,17 +166,7 @@ class SegmentModel:
             "criterion": self.selection.criterion,
             "k": self.selection.k,
             "candidates": [vars(c) for c in self.selection.candidates],
-            "segments": [
-                {
-                    "id": s.id,
-                    "label": s.label,
-                    "summary": s.summary,
-                    "size": s.size,
-                    "share": s.share,
-                    "centre": s.centre.as_dict(),
-                }
-                for s in self.segments
-            ],
+            "segments": [s.as_dict() for s in self.segments],
         }
 
     def save(self, directory: Path) -> None:

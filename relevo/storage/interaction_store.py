@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import polars as pl
-from sqlalchemy import Select, and_, bindparam, select
+from sqlalchemy import Connection, Select, and_, bindparam, select
 
 from relevo.identity.identities import Identity
 from relevo.recs.data import Kind
@@ -26,10 +26,22 @@ FRAME_SCHEMA = {
 }
 
 
-def _properties(payload: Any) -> Any:
+def event_properties(payload: Any) -> Any:
+    """The properties of a stored event's payload (JSON text on SQLite)."""
     if isinstance(payload, str | bytes):
         payload = orjson.loads(payload)
     return payload.get("properties") if isinstance(payload, dict) else None
+
+
+def merged_into(conn: Connection, workspace_id: int) -> dict[int, int]:
+    """Each merged profile of the workspace and the profile it was merged into."""
+    p = t.profiles.c
+    rows = conn.execute(
+        select(p.id, p.merged_into).where(
+            p.workspace_id == workspace_id, p.merged_into.is_not(None)
+        )
+    )
+    return {int(r[0]): int(r[1]) for r in rows}
 
 
 def _visitor_query() -> Select[Any]:
@@ -56,7 +68,6 @@ class InteractionStore:
     ) -> pl.DataFrame:
         """One row per product signal of the workspace, user = the surviving profile."""
         e = t.events.c
-        p = t.profiles.c
         columns: dict[str, list[Any]] = {name: [] for name in FRAME_SCHEMA}
         payload = e.payload if self.db.is_sqlite else e.payload["properties"]
         query = (
@@ -69,18 +80,12 @@ class InteractionStore:
             .order_by(e.seq)
         )
         with self.db.read() as conn:
-            survivor = dict(
-                conn.execute(
-                    select(p.id, p.merged_into).where(
-                        p.workspace_id == workspace_id, p.merged_into.is_not(None)
-                    )
-                ).all()
-            )
+            survivor = merged_into(conn, workspace_id)
             result = conn.execution_options(yield_per=5000).execute(query)
             for done, (profile_id, timestamp, event, seq, data) in enumerate(result, 1):
                 while profile_id in survivor:  # events normally move with a merge already
                     profile_id = survivor[profile_id]
-                properties = _properties(data) if self.db.is_sqlite else data
+                properties = event_properties(data) if self.db.is_sqlite else data
                 for signal in signals_of(event, properties):
                     columns["user_id"].append(str(profile_id))
                     columns["item_id"].append(signal.item_id)
@@ -105,5 +110,5 @@ class InteractionStore:
             rows = conn.execute(self._visitor_query, params).all()
         if not rows:
             return None, []
-        events = [(r[1], r[2], _properties(r[3])) for r in rows if r[1] is not None]
+        events = [(r[1], r[2], event_properties(r[3])) for r in rows if r[1] is not None]
         return int(rows[0][0]), events

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
 import polars as pl
 from sqlalchemy import delete, insert, select
 
@@ -20,6 +19,7 @@ from relevo.scores.features import ORDER_SCHEMA
 from relevo.scores.records import NO_SCORES, ProfileScore
 from relevo.storage import schema as t
 from relevo.storage.database import Database
+from relevo.storage.interaction_store import event_properties, merged_into
 
 ORDER_EVENT = "Order Completed"
 
@@ -32,7 +32,7 @@ class ScoreStore:
         self, workspace_id: int, progress: Callable[[int], None] | None = None
     ) -> pl.DataFrame:
         """(customer_id = the surviving profile id, timestamp, value): one row per order."""
-        e, p = t.events.c, t.profiles.c
+        e = t.events.c
         payload = e.payload if self.db.is_sqlite else e.payload["properties"]
         query = (
             select(e.profile_id, e.timestamp, payload)
@@ -43,18 +43,12 @@ class ScoreStore:
         times: list[int] = []
         values: list[float] = []
         with self.db.read() as conn:
-            survivor = dict(
-                conn.execute(
-                    select(p.id, p.merged_into).where(
-                        p.workspace_id == workspace_id, p.merged_into.is_not(None)
-                    )
-                ).all()
-            )
+            survivor = merged_into(conn, workspace_id)
             result = conn.execution_options(yield_per=5000).execute(query)
             for done, (profile_id, timestamp, data) in enumerate(result, 1):
                 while profile_id in survivor:
                     profile_id = survivor[profile_id]
-                properties = _properties(data) if self.db.is_sqlite else data
+                properties = event_properties(data) if self.db.is_sqlite else data
                 ids.append(str(profile_id))
                 times.append(int(timestamp))
                 values.append(order_revenue(properties) if isinstance(properties, dict) else 0.0)
@@ -126,9 +120,3 @@ class ScoreStore:
                 .group_by(s.segment_id)
             ).all()
         return {str(r[0]): int(r[1]) for r in rows}
-
-
-def _properties(payload: Any) -> Any:
-    if isinstance(payload, str | bytes):
-        payload = orjson.loads(payload)
-    return payload.get("properties") if isinstance(payload, dict) else None
