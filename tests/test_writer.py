@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
@@ -22,7 +23,12 @@ from relevo.services import Services
 from relevo.storage import schema as t
 from relevo.tracking.jobs import IngestJob, StoredBatch
 from relevo.tracking.messages import RejectedMessage, TrackedMessage, validate_message
-from relevo.tracking.writer import IngestWriter, refused_by_store, store_unavailable
+from relevo.tracking.writer import (
+    IngestWriter,
+    lost_a_race,
+    refused_by_store,
+    store_unavailable,
+)
 from tests.databases import PG_URL
 
 
@@ -345,3 +351,120 @@ def test_errors_are_told_apart_from_the_drivers_own_codes(tmp_path: Path) -> Non
         unavailable, True
     )
     assert {k: store_unavailable(e) for k, e in refused.items()} == dict.fromkeys(refused, False)
+
+
+def _identify(anonymous_id: str, user_id: str | None, tag: str) -> TrackedMessage:
+    body: dict[str, Any] = {"type": "identify", "anonymousId": anonymous_id, "messageId": tag}
+    if user_id:
+        body["userId"] = user_id
+    result = validate_message(body, 0)
+    assert isinstance(result, TrackedMessage)
+    return result
+
+
+def _profile_of(services: Services, workspace_id: int, value: str) -> int:
+    with services.db.read() as conn:
+        return int(
+            conn.execute(
+                select(t.identities.c.profile_id).where(
+                    t.identities.c.workspace_id == workspace_id, t.identities.c.value == value
+                )
+            ).scalar_one()
+        )
+
+
+def test_a_merge_locks_profiles_in_id_order_as_the_materializer_does(services: Services) -> None:
+    """The deadlock CI met on PostgreSQL: a merge updated the merged (higher id) profile before
+    the survivor while a materializer step held the survivor and wanted the merged one. Here a
+    connection plays the materializer: it holds the survivor, lets the merge start, then takes
+    the merged profile. The merge must be waiting for the survivor without holding the other."""
+    if services.db.is_sqlite:
+        pytest.skip("SQLite's single write lock serialises the two")
+    workspace = services.workspaces.create("lock-order").workspace
+    services.ingest.write(workspace.id, [_identify("lo-a", "lo-user", "lo-1")], [], 1)
+    services.ingest.write(workspace.id, [_identify("lo-b", None, "lo-2")], [], 2)
+    survivor = _profile_of(services, workspace.id, "lo-user")
+    merged = _profile_of(services, workspace.id, "lo-b")
+    assert survivor < merged
+    results: list[StoredBatch] = []
+    with services.db.write_engine.connect() as holder:
+        holder.execute(text("SET lock_timeout = '3s'"))
+        holder.execute(select(t.profiles.c.id).where(t.profiles.c.id == survivor).with_for_update())
+        merging = threading.Thread(
+            target=lambda: results.append(
+                services.ingest.write(workspace.id, [_identify("lo-b", "lo-user", "lo-3")], [], 3)
+            )
+        )
+        merging.start()
+        waited = 0.0
+        while waited < 5 and not _waits_for_a_lock(holder):
+            time.sleep(0.05)
+            waited += 0.05
+        assert _waits_for_a_lock(holder), "the merge never reached the profiles"
+        # Without the ordered lock the merge holds this row now: a deadlock or a lock timeout.
+        holder.execute(select(t.profiles.c.id).where(t.profiles.c.id == merged).with_for_update())
+        holder.commit()
+        merging.join(timeout=10)
+    assert [r.merges for r in results] == [1]
+
+
+def _waits_for_a_lock(conn: Any) -> bool:
+    """Does another backend wait on a lock this connection holds?"""
+    return bool(
+        conn.execute(
+            text(
+                "SELECT count(*) FROM pg_locks w WHERE NOT w.granted AND "
+                "pg_backend_pid() = ANY(pg_blocking_pids(w.pid))"
+            )
+        ).scalar_one()
+    )
+
+
+def test_a_transaction_that_lost_a_race_is_retried_not_answered_503(services: Services) -> None:
+    """PostgreSQL aborts one side of a deadlock or a serialization conflict; running it again
+    succeeds, so the writer retries it instead of telling the client the database is down."""
+    deadlock = _real_deadlock() if not services.db.is_sqlite else None
+    if deadlock is None:
+        pytest.skip("SQLite has no deadlocks: one writer at a time")
+    assert lost_a_race(deadlock) and store_unavailable(deadlock)
+    workspace = services.workspaces.create("lost-race").workspace
+    failures = iter([deadlock, deadlock])
+    sink = FaultySink(services.ingest, lambda jobs: next(failures, None))
+    writer = IngestWriter(sink, max_batch_messages=1000, max_pending=100)
+    future = writer.submit_nowait(IngestJob(workspace.id, [_message(1, "race")], []))
+    with _running(writer):
+        assert future.result(timeout=10).stored == 1
+    assert len(sink.calls) == 3
+    assert _counts(services, workspace.id) == (1, 0)
+
+
+def _real_deadlock() -> Exception:
+    """Two transactions locking two rows in opposite orders: what PostgreSQL raises."""
+    engine = create_engine(PG_URL)
+    try:
+        with engine.begin() as setup:
+            setup.execute(text("CREATE TABLE IF NOT EXISTS deadlock_probe (id int PRIMARY KEY)"))
+            setup.execute(text("INSERT INTO deadlock_probe VALUES (1), (2) ON CONFLICT DO NOTHING"))
+        first, second = engine.connect(), engine.connect()
+        first.execute(text("SELECT 1 FROM deadlock_probe WHERE id = 1 FOR UPDATE"))
+        second.execute(text("SELECT 1 FROM deadlock_probe WHERE id = 2 FOR UPDATE"))
+        errors: list[Exception] = []
+
+        def take(conn: Any, row: int) -> None:
+            try:
+                conn.execute(text(f"SELECT 1 FROM deadlock_probe WHERE id = {row} FOR UPDATE"))
+            except Exception as error:
+                errors.append(error)
+            finally:
+                conn.rollback()
+
+        other = threading.Thread(target=take, args=(first, 2))
+        other.start()
+        take(second, 1)
+        other.join()
+        first.close()
+        second.close()
+        assert len(errors) == 1, errors
+        return errors[0]
+    finally:
+        engine.dispose()

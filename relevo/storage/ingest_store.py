@@ -23,6 +23,7 @@ from relevo.identity.identities import (
     suppression_hash,
 )
 from relevo.identity.resolution import (
+    Merge,
     MessageIdentities,
     ProfileFacts,
     plan_resolution,
@@ -341,6 +342,8 @@ class IngestStore:
         def pid(profile: int) -> int:
             return real[profile] if profile < 0 else profile
 
+        if plan.merges:
+            _lock_merging_profiles(conn, plan.merges)
         for merge in plan.merges:
             self._apply_merge(conn, workspace_id, merge.survivor, merge.merged)
         history = [
@@ -468,6 +471,24 @@ class IngestStore:
         conn.execute(
             update(t.profiles).where(p.id == survivor).values(rebuild_gen=p.rebuild_gen + 1)
         )
+
+
+def _lock_merging_profiles(conn: Connection, merges: Sequence[Merge]) -> None:
+    """Lock every profile row the merges update, in id order, before updating any: the
+    materializer and the erasure lock profiles in id order too, so none waits on another in a
+    cycle (a merge updating the higher id first deadlocked with a materializer step on
+    PostgreSQL). SQLite's write lock already serialises them."""
+    if conn.dialect.name != "postgresql":
+        return
+    p = t.profiles.c
+    touched = {m.survivor for m in merges} | {m.merged for m in merges}
+    merged = [m.merged for m in merges]
+    conn.execute(
+        select(p.id)
+        .where(p.id.in_(touched) | p.merged_into.in_(merged))
+        .order_by(p.id)
+        .with_for_update()
+    ).all()
 
 
 def _insert_claims(

@@ -76,6 +76,19 @@ def store_unavailable(error: BaseException) -> bool:
     return bool(names & _UNAVAILABLE_CLASS_NAMES)
 
 
+# PostgreSQL's deadlock and serialization failure: the transaction lost a race with another
+# one and succeeds when run again (the documented answer), so it is retried, not a 503.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+_RETRIES = 3
+
+
+def lost_a_race(error: BaseException) -> bool:
+    """Did the database abort the transaction only to break a deadlock or a serialization
+    conflict with a concurrent one?"""
+    orig = getattr(error, "orig", None) or error
+    return getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
 def _database_says(error: BaseException) -> str:
     """The database's own message, without the statement and parameters SQLAlchemy adds."""
     orig = getattr(error, "orig", None) or error
@@ -183,7 +196,7 @@ class IngestWriter:
     def _commit(self, batch: Sequence[_Pending]) -> None:
         now_ms = int(time.time() * 1000)
         try:
-            results = self.store.write_many([p.job for p in batch], now_ms)
+            results = self._write_retrying([p.job for p in batch], now_ms)
         except Exception as error:
             if store_unavailable(error):
                 log.warning("ingest commit failed, the database is unavailable: %s", error)
@@ -199,6 +212,17 @@ class IngestWriter:
             return
         for pending, result in zip(batch, results, strict=True):
             pending.future.set_result(result)
+
+    def _write_retrying(self, jobs: list[IngestJob], now_ms: int) -> list[StoredBatch]:
+        for attempt in range(_RETRIES):
+            try:
+                return self.store.write_many(jobs, now_ms)
+            except Exception as error:
+                if not lost_a_race(error) or attempt == _RETRIES - 1:
+                    raise
+                log.info("ingest transaction lost a race (%s); retrying", _database_says(error))
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _isolate(self, pending: _Pending, error: Exception, now_ms: int) -> None:
         """Store the request's messages one by one: the ones the database refuses go to the
@@ -249,7 +273,7 @@ class IngestWriter:
         rejected: Sequence[RejectedMessage],
         now_ms: int,
     ) -> list[StoredBatch]:
-        return self.store.write_many(
+        return self._write_retrying(
             [IngestJob(job.workspace_id, messages, rejected, job.source)], now_ms
         )
 
