@@ -226,7 +226,7 @@ def segments(
     import shutil
 
     from relevo.cli.recs import segments_table
-    from relevo.jobs.training import SEGMENTS, current_segments
+    from relevo.jobs.segments import SEGMENTS, current_segments
 
     with services_for(database_url) as services:
         found = _workspaces(services, workspace)[0]

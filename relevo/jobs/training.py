@@ -10,13 +10,14 @@ from pathlib import Path
 import polars as pl
 
 from relevo.jobs.progress import NO_PROGRESS, Progress
+from relevo.jobs.segments import SEGMENTS, current_segments
 from relevo.recs.bundle import Bundle
 from relevo.recs.data import ItemTable, Kind
 from relevo.recs.forgetting import Erasures, forget_erased_since
 from relevo.recs.strategies import STRATEGIES
 from relevo.recs.training import interactions_and_items, train_bundle
 from relevo.scores.scoring import ScoreRun, score_customers
-from relevo.segments import SegmentModel, SegmentsError, plot_segments
+from relevo.segments import plot_segments
 from relevo.services import Services
 from relevo.storage.interaction_store import InteractionStore
 from relevo.workspaces.keys import Workspace
@@ -102,22 +103,6 @@ def train_workspace(
         None if plot is None else path / SEGMENTS / plot.name,
         run.notes,
     )
-
-
-SEGMENTS = "segments"  # the version's folder of the segment model (relevo.recs.bundle.ATTACHED)
-
-
-def current_segments(services: Services, workspace_id: int) -> SegmentModel | None:
-    """The segments of the version being served (None before a training that found any);
-    a new training's segments carry on their ids."""
-    version = services.models.current_version(workspace_id)
-    if version is None:
-        return None
-    folder = services.models.path_of(workspace_id, version) / SEGMENTS
-    try:
-        return SegmentModel.load(folder) if folder.is_dir() else None
-    except SegmentsError:
-        return None  # unreadable (an older format): numbered afresh
 
 
 def _save_segments(run: ScoreRun, folder: Path, workspace: str) -> Path | None:

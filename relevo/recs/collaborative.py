@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
 from relevo.recs._arrays import (
@@ -202,6 +201,9 @@ class ALS(Recommender):
         self._gram: np.ndarray | None = None
 
     def fit(self, data: Interactions, items: ItemTable | None = None) -> None:
+        # implicit is imported by fitting only: serving solves the user step in numpy.
+        from implicit.cpu.als import AlternatingLeastSquares
+
         matrix = training_matrix(data, None)
         with threadpool_limits(1, "blas"):  # implicit's advice: its own threads, not BLAS's
             model = AlternatingLeastSquares(

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 from relevo.recs._arrays import load_arrays, prune_rows, save_arrays, top_k_similar
 from relevo.recs._seeds import best_seed, score_from_seeds, seeds_of
@@ -25,6 +23,10 @@ ContentNeighbours = Callable[[ItemTable, int], sp.csr_matrix]
 
 
 def content_neighbours(items: ItemTable, k: int) -> sp.csr_matrix:
+    # scikit-learn is imported by fitting only: a server loads the neighbours as arrays.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.preprocessing import normalize
+
     texts = [
         " ".join((t, t, d, b, b, c.replace(">", " "), c.replace(">", " ")))  # title, brand and
         for t, d, b, c in zip(  # category count double next to a long description
@@ -42,6 +44,8 @@ def content_neighbours(items: ItemTable, k: int) -> sp.csr_matrix:
 
 def behaviour_neighbours(data: Interactions, k: int) -> tuple[sp.csr_matrix, np.ndarray]:
     """Cosine of people x items (binary) and each item's interaction count."""
+    from sklearn.preprocessing import normalize
+
     matrix = sp.csr_matrix(
         (np.ones(len(data), dtype=np.float32), (data.users, data.items)),
         shape=(data.n_users, data.n_items),

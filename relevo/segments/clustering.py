@@ -33,9 +33,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
 
 from relevo.segments.describe import (
     Bands,
@@ -194,6 +191,9 @@ def fit_segments(
     previous: SegmentModel | None = None,
 ) -> SegmentModel:
     """Segments of the customers with an order; ``k_range`` is inclusive."""
+    # Imported here: a server loads saved segments (SegmentModel) and never fits them.
+    from sklearn.metrics import silhouette_score
+
     table = customers if isinstance(customers, Customers) else Customers.from_inputs(customers)
     low, high = k_range
     if low < 2 or high < low:
@@ -232,6 +232,8 @@ def fit_segments(
 
 
 def _kmeans(features: FloatArray, k: int, seed: int, n_init: int) -> Any:
+    from sklearn.cluster import KMeans
+
     return KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(features)
 
 
@@ -281,6 +283,8 @@ def _numbers(
     centres: list[Centre], space: FeatureSpace, previous: SegmentModel | None
 ) -> tuple[list[int], int]:
     """The N of each segment's seg-N (see the module's docstring) and the highest N given."""
+    from scipy.optimize import linear_sum_assignment
+
     if previous is None or not previous.segments:
         return list(range(1, len(centres) + 1)), len(centres)
     new = space.transform(_as_customers(centres, "new"))

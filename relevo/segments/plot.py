@@ -10,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from relevo.segments.clustering import SegmentModel
 from relevo.segments.features import RFM, Customers, FloatArray
@@ -46,6 +44,10 @@ def plot_segments(
     title: str | None = None,
 ) -> Path:
     """Write the PNG to ``path`` (its folder is created) and return the path."""
+    # Imported here: the package is imported by servers, which never draw.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     buyers = customers.buyers()
     features = model.space.transform(buyers)
     segment = model.nearest(features)

@@ -10,7 +10,7 @@ from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
 from relevo.api.segment_schema import error_responses
 from relevo.errors import NotFound
-from relevo.jobs.training import current_segments
+from relevo.jobs.segments import current_segments
 
 router = APIRouter(prefix="/v1/segments", tags=["segments"])
 
