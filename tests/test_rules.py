@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from relevo.errors import RelevoError
 from relevo.rules import page as page_module
+from relevo.rules.account_terms import AgreedPrices, lowest_prices
 from relevo.rules.catalog import CatalogColumns
 from relevo.rules.engine import CompiledRule, apply_rules, compile_rules, plan_rules
 from relevo.rules.errors import InvalidRule
@@ -328,6 +329,37 @@ def test_rules_read_the_live_catalog_after_updates(shop: CatalogColumns) -> None
     for step in range(70):  # more updates than the log keeps: the masks are recomputed whole
         shop.update([{"product_id": "p8", "sale_price": "1" if step % 2 else None}])
     assert answer() == [2, 7, 8, 10]
+
+
+def test_agreed_prices_are_compared_and_the_shared_masks_stay_list_prices(
+    shop: CatalogColumns,
+) -> None:
+    """A member's view of the catalog: a cached part that reads a price is recomputed on the
+    rows with an agreed price; the mask every other visitor reads is left as it was."""
+    acme_cheap = [{"id": "cheap-acme", "kind": "filter",
+                   "condition": {"all": [where("brand", "eq", "Acme"),
+                                         where("price", "lte", 11)]}}]  # fmt: skip
+    compiled = compile_rules([parse_rule(r) for r in acme_cheap], shop)
+    # Two accounts price p1 at 15 and 11 (the lowest holds) and p0 at 20; p2 is not on sale.
+    agreed = lowest_prices(
+        [
+            AgreedPrices(np.array([1, 0], np.int64), np.array([15.0, 20.0])),
+            AgreedPrices(np.array([1, 2], np.int64), np.array([11.0, 50.0])),
+        ]
+    )
+    assert agreed is not None and agreed.rows.tolist() == [0, 1, 2]
+    assert agreed.prices.tolist() == [20.0, 11.0, 50.0]
+
+    def answer(context: RuleContext) -> list[int]:
+        scores = np.ones(len(shop), dtype=np.float32)
+        return items(apply_rules(scores, np.ones(len(shop), bool), shop, context, compiled, 20))
+
+    assert answer(RuleContext("similar", now_ms=NOW)) == [0]
+    assert answer(RuleContext("similar", now_ms=NOW, prices=agreed)) == [1]
+    assert answer(RuleContext("similar", now_ms=NOW)) == [0]
+    view = shop.priced(agreed.rows, agreed.prices)
+    assert not view.on_sale[[0, 2]].any() and shop.on_sale[[0, 2]].all()
+    assert math.isnan(view.sale_price[0]) and view.effective_price[2] == 50.0
 
 
 # Each kind ----------------------------------------------------------------------------------

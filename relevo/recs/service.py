@@ -23,7 +23,8 @@ from relevo.recs.signals import signals_of
 from relevo.recs.strategies import STRATEGIES
 from relevo.rules.account_terms import AccountTerms, assortment_mask
 from relevo.rules.audiences import AudienceMembership, NoAudiences
-from relevo.rules.live import LiveRules
+from relevo.rules.engine import CompiledRule
+from relevo.rules.live import LivePriceLists, LiveRules
 from relevo.rules.outcome import RuleContext
 
 
@@ -45,6 +46,7 @@ class TermsSource(Protocol):
     def terms(
         self, workspace_id: int, group_ids: Sequence[str], priced: Sequence[str] = ()
     ) -> list[AccountTerms]: ...
+    def price_list(self, workspace_id: int, group_id: str) -> list[tuple[str, str]]: ...
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,10 @@ class Outcome:
     rules: list[dict[str, Any]] = field(default_factory=list)  # every rule considered, and why
     notes: list[str] = field(default_factory=list)
     accounts: list[str] = field(default_factory=list)  # the person's accounts with terms
+
+
+def _reads_prices(rule: CompiledRule) -> bool:
+    return rule.condition is not None and rule.condition.prices
 
 
 def new_recommendation_id() -> str:
@@ -94,7 +100,8 @@ class Recommendations:
         self.rules = rules
         self.terms = terms
         self.audiences: AudienceMembership = audiences or NoAudiences()
-        self._terms_seen: dict[int, tuple[float, bool]] = {}
+        self._terms_seen: dict[int, tuple[float, tuple[int, int, int, int]]] = {}
+        self.price_lists = None if terms is None else LivePriceLists(terms)
 
     def account_terms(
         self, workspace_id: int, profile_id: int | None, priced: Sequence[str] = ()
@@ -103,15 +110,20 @@ class Recommendations:
         in a workspace without terms (looked at once per `stock_check_seconds`)."""
         if self.terms is None or profile_id is None:
             return []
-        now = time.monotonic()
-        checked, any_terms = self._terms_seen.get(workspace_id, (-1e18, False))
-        if now - checked >= min(1.0, self.stock_check_seconds):
-            any_terms = self.terms.revision(workspace_id)[::2] != (0, 0)
-            self._terms_seen[workspace_id] = (now, any_terms)
-        if not any_terms:
+        if self._terms_revision(workspace_id)[::2] == (0, 0):
             return []
         groups = self.terms.accounts_of(workspace_id, profile_id)
         return self.terms.terms(workspace_id, groups, priced) if groups else []
+
+    def _terms_revision(self, workspace_id: int) -> tuple[int, int, int, int]:
+        """The workspace's terms as of at most a second ago (what changes when they do)."""
+        assert self.terms is not None
+        now = time.monotonic()
+        checked, revision = self._terms_seen.get(workspace_id, (-1e18, (0, 0, 0, 0)))
+        if now - checked >= min(1.0, self.stock_check_seconds):
+            revision = self.terms.revision(workspace_id)
+            self._terms_seen[workspace_id] = (now, revision)
+        return revision
 
     def _refresh_stock(self, workspace_id: int, bundle: Bundle) -> None:
         """Apply catalog changes since the model was trained (or since the last look) to its
@@ -185,6 +197,14 @@ class Recommendations:
             return [r for r in (catalog.index(i) for i in ids) if r is not None]
 
         in_view = rows([context.product_id] if context.product_id else [])
+        priced = [t.group_id for t in terms if t.has_prices]
+        prices = (
+            self.price_lists.agreed(
+                workspace_id, self._terms_revision(workspace_id), priced, catalog
+            )
+            if priced and self.price_lists is not None and any(_reads_prices(c) for c in compiled)
+            else None
+        )
         rule_context = RuleContext(
             strategy,
             context.placement,
@@ -192,6 +212,7 @@ class Recommendations:
             rows(context.cart),
             audiences,
             now_ms,
+            prices,
         )
         candidates = None if context.candidates is None else rows(context.candidates)
         only = assortment_mask(terms, catalog)

@@ -56,14 +56,21 @@ def _size(catalog: CatalogColumns, rows: Rows) -> int:
 
 class Node:
     relative = False
+    prices = False  # reads a price column: differs on a buyer's view (CatalogColumns.priced)
 
     def mask(self, catalog: CatalogColumns, rows: Rows, reference: Reference | None) -> Bools:
         raise NotImplementedError
 
 
 class Numeric(Node):
-    def __init__(self, column: Callable[[CatalogColumns], Numbers], op: Op, value: Any) -> None:
-        self.column, self.op, self.value = column, op, value
+    def __init__(
+        self,
+        column: Callable[[CatalogColumns], Numbers],
+        op: Op,
+        value: Any,
+        prices: bool = False,
+    ) -> None:
+        self.column, self.op, self.value, self.prices = column, op, value, prices
 
     def mask(self, catalog: CatalogColumns, rows: Rows, reference: Reference | None) -> Bools:
         values = self.column(catalog)[rows]
@@ -82,8 +89,10 @@ class Numeric(Node):
 
 
 class Flag(Node):
-    def __init__(self, column: Callable[[CatalogColumns], Bools], op: Op, value: bool) -> None:
-        self.column, self.wanted = column, value == (op is Op.EQ)
+    def __init__(
+        self, column: Callable[[CatalogColumns], Bools], op: Op, value: bool, prices: bool = False
+    ) -> None:
+        self.column, self.wanted, self.prices = column, value == (op is Op.EQ), prices
 
     def mask(self, catalog: CatalogColumns, rows: Rows, reference: Reference | None) -> Bools:
         values = self.column(catalog)[rows]
@@ -206,6 +215,7 @@ class Same(Node):
 
 class NearPrice(Node):
     relative = True
+    prices = True
 
     def __init__(self, percent: float, of: str) -> None:
         self.share, self.of = percent / 100, of
@@ -227,6 +237,7 @@ class All(Node):
     def __init__(self, children: list[Node]) -> None:
         self.children = children
         self.relative = any(c.relative for c in children)
+        self.prices = any(c.prices for c in children)
 
     def mask(self, catalog: CatalogColumns, rows: Rows, reference: Reference | None) -> Bools:
         result = self.children[0].mask(catalog, rows, reference).copy()
@@ -239,6 +250,7 @@ class Any_(Node):
     def __init__(self, children: list[Node]) -> None:
         self.children = children
         self.relative = any(c.relative for c in children)
+        self.prices = any(c.prices for c in children)
 
     def mask(self, catalog: CatalogColumns, rows: Rows, reference: Reference | None) -> Bools:
         result = self.children[0].mask(catalog, rows, reference).copy()
@@ -250,7 +262,7 @@ class Any_(Node):
 class Not(Node):
     def __init__(self, inner: Node) -> None:
         self.inner = inner
-        self.relative = inner.relative
+        self.relative, self.prices = inner.relative, inner.prices
 
     def mask(self, catalog: CatalogColumns, rows: Rows, reference: Reference | None) -> Bools:
         return ~self.inner.mask(catalog, rows, reference)
@@ -262,7 +274,7 @@ class Cached(Node):
     so a request never reads one half refreshed."""
 
     def __init__(self, inner: Node) -> None:
-        self.inner = inner
+        self.inner, self.prices = inner, inner.prices
         self._state: tuple[int, int, Bools] | None = None  # catalog id, version, mask
 
     def full(self, catalog: CatalogColumns) -> Bools:
@@ -285,7 +297,13 @@ class Cached(Node):
         return mask
 
     def mask(self, catalog: CatalogColumns, rows: Rows, reference: Reference | None) -> Bools:
-        full = self.full(catalog)
+        base = catalog.base
+        full = self.full(catalog if base is None else base)
+        if base is not None and self.prices and catalog.priced_rows.size:
+            # A buyer's view: the shared mask, recomputed on the rows with an agreed price.
+            full = full.copy()
+            changed = catalog.priced_rows[catalog.priced_rows < full.size]
+            full[changed] = self.inner.mask(catalog, changed, None)
         return full if isinstance(rows, slice) else full[rows]
 
 
@@ -321,7 +339,7 @@ _CODES: dict[str, Callable[[CatalogColumns], tuple[Codes, Vocabulary] | None]] =
 def _field(part: FieldIs) -> Node:
     name, op, value = part.field, part.op, part.value
     if name == "on_sale":
-        return Flag(lambda c: c.on_sale, op, value)
+        return Flag(lambda c: c.on_sale, op, value, prices=True)
     if name == "in_stock":
         return Flag(lambda c: c.in_stock, op, value)
     if name == "added_at":
@@ -329,7 +347,7 @@ def _field(part: FieldIs) -> Node:
             return AddedWithin(parse_duration(value))
         return Numeric(_NUMBERS[name], op, None if op is Op.EXISTS else time_ms(value))
     if name in _NUMBERS:
-        return Numeric(_NUMBERS[name], op, value)
+        return Numeric(_NUMBERS[name], op, value, prices=True)
     if name == "category":
         if op is Op.UNDER or op in (Op.EQ, Op.NE):
             value = category_path(value)

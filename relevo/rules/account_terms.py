@@ -4,6 +4,8 @@ its members' recommendations, re-ranks and product cards. Pure.
     assortment  product ids and category paths ("Office > Paper" covers what is below it); an
                 account without one sees the whole catalog
     prices      agreed price per product (and its currency), shown instead of the list price
+                and compared by merchandising rules instead of it (AgreedPrices: a buyer's
+                view of the catalog, relevo.rules.catalog `priced`)
 
 A person may be a member of several accounts (their profile's computed `groups`, made only by
 trusted group calls): the assortment is the union of those that have one (a product any of
@@ -19,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from relevo.catalog.price import PriceError, parse_price
 from relevo.rules.catalog import Bools, CatalogColumns
@@ -75,6 +78,7 @@ class AccountTerms:
     product_ids: frozenset[str] | None = None  # None: no assortment (everything)
     categories: tuple[str, ...] = ()
     prices: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
+    has_prices: bool = False  # a price list, whether or not `prices` holds any of it
 
     @property
     def has_assortment(self) -> bool:
@@ -109,6 +113,42 @@ def in_assortment(terms: Sequence[AccountTerms], product_id: str, category: Any)
             if path == wanted or path.startswith(wanted + " >"):
                 return True
     return False
+
+
+@dataclass(frozen=True)
+class AgreedPrices:
+    """A buyer's agreed prices over catalog rows (the lowest of their accounts'), for rules."""
+
+    rows: npt.NDArray[np.int64]
+    prices: npt.NDArray[np.float64]
+
+
+def price_rows(prices: Sequence[tuple[str, str]], catalog: CatalogColumns) -> AgreedPrices:
+    """One account's price list, (product_id, price) rows, over the catalog's rows; products
+    the catalog lacks have no row to price."""
+    rows, amounts = [], []
+    for product_id, price in prices:
+        row = catalog.index(product_id)
+        if row is not None:
+            rows.append(row)
+            amounts.append(float(price))
+    return AgreedPrices(np.asarray(rows, dtype=np.int64), np.asarray(amounts, dtype=np.float64))
+
+
+def lowest_prices(lists: Sequence[AgreedPrices]) -> AgreedPrices | None:
+    """The lowest agreed price of each row over several accounts, as `agreed_price` picks one
+    for a product card; None when no list prices anything."""
+    lists = [p for p in lists if p.rows.size]
+    if not lists:
+        return None
+    if len(lists) == 1:
+        return lists[0]
+    rows = np.concatenate([p.rows for p in lists])
+    prices = np.concatenate([p.prices for p in lists])
+    order = np.lexsort((prices, rows))  # by row, the lowest price first
+    rows, prices = rows[order], prices[order]
+    first = np.r_[True, rows[1:] != rows[:-1]]
+    return AgreedPrices(rows[first], prices[first])
 
 
 def agreed_price(terms: Sequence[AccountTerms], product_id: str) -> AgreedPrice | None:

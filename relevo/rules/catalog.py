@@ -12,6 +12,7 @@ case-insensitive vocabulary; a missing value is code -1, a missing number NaN.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -160,6 +161,8 @@ class CatalogColumns:
         self._log: list[tuple[int, npt.NDArray[np.int64]]] = []
         self._under: dict[str, tuple[int, Bools]] = {}
         self._levels: dict[int, tuple[int, Codes]] = {}
+        self.base: CatalogColumns | None = None  # set on a buyer's view (`priced`)
+        self.priced_rows: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -180,6 +183,24 @@ class CatalogColumns:
         catalog._log.clear()
         catalog.version = 0
         return catalog
+
+    def priced(self, rows: npt.NDArray[np.int64], prices: Numbers) -> CatalogColumns:
+        """The catalog as one buyer sees it: at `rows` their agreed price instead of the list
+        price, and no sale price (an agreed price is the price, as their product card shows
+        it), so not on sale. The other columns are this catalog's arrays, shared: a view is
+        read, never updated. `base` is this catalog, whose cached masks the view reuses for
+        every condition that reads no price (relevo.rules._vectorised `Cached`)."""
+        view = copy.copy(self)
+        view.base, view.priced_rows = self, rows
+        view.price = self.price.copy()
+        view.price[rows] = prices
+        view.sale_price = self.sale_price.copy()
+        view.sale_price[rows] = np.nan
+        view.effective_price = self.effective_price.copy()
+        view.effective_price[rows] = prices
+        view.on_sale = self.on_sale.copy()
+        view.on_sale[rows] = False
+        return view
 
     def index(self, product_id: str) -> int | None:
         return self._index.get(product_id)

@@ -159,6 +159,7 @@ class RulePlan:
         self.factors: Floats | None = None
         self._filters: list[tuple[str, Bools]] = []  # rule id, what it keeps
         self._reference = Reference(context.in_view, list(context.cart), context.now_ms)
+        self._priced_view: CatalogColumns | None = None
         gated = []
         for compiled in rules:
             rule = compiled.rule
@@ -220,8 +221,20 @@ class RulePlan:
         return items
 
     def _mask(self, compiled: CompiledRule) -> Bools:
-        assert compiled.condition is not None
-        return compiled.condition.mask(self.catalog, slice(None), self._reference)
+        node = compiled.condition
+        assert node is not None
+        catalog = self._priced() if node.prices else self.catalog
+        return node.mask(catalog, slice(None), self._reference)
+
+    def _priced(self) -> CatalogColumns:
+        """The catalog at the member's agreed prices, built once per request and only for a
+        rule that reads a price."""
+        agreed = self.context.prices
+        if agreed is None or agreed.rows.size == 0:
+            return self.catalog
+        if self._priced_view is None:
+            self._priced_view = self.catalog.priced(agreed.rows, agreed.prices)
+        return self._priced_view
 
     def _filter(self, compiled: CompiledRule, trace: RuleTrace, allowed: Bools) -> Bools:
         rule = compiled.rule

@@ -8,7 +8,8 @@ changes, then only what changed.
              changed since the last look (price, sale price, stock, attributes, new products)
 
 A workspace without rules (and without account terms: relevo.recs.service decides) never
-builds its columns. A definition that no longer parses (saved by an older version) is skipped
+builds its columns. `LivePriceLists` keeps accounts' agreed prices over those columns, for the
+rules of their members. A definition that no longer parses (saved by an older version) is skipped
 and logged, never raised on a request.
 """
 
@@ -21,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from relevo.rules.account_terms import AgreedPrices, lowest_prices, price_rows
 from relevo.rules.catalog import CatalogColumns
 from relevo.rules.engine import CompiledRule, compile_rules
 from relevo.rules.errors import InvalidRule
@@ -154,3 +156,41 @@ class LiveRules:
             entry.columns.update(rows)
             entry.applied.update((r["product_id"], int(r.get("updated_at") or 0)) for r in rows)
         entry.since_ms, entry.checked = since, now
+
+
+class PriceLists(Protocol):
+    def price_list(self, workspace_id: int, group_id: str) -> list[tuple[str, str]]:
+        """An account's whole price list, (product_id, price as decimal text)."""
+        ...
+
+
+class LivePriceLists:
+    """Accounts' price lists over the live catalog's rows, kept per process: read again when
+    the workspace's terms move (`revision`, looked at by the caller at most once a second) or
+    the catalog is another one or has grown (a product added since may now have a row)."""
+
+    def __init__(self, source: PriceLists, max_lists: int = 1000) -> None:
+        self.source, self.max_lists = source, max_lists
+        self._lists: dict[tuple[int, str], tuple[tuple[Any, ...], AgreedPrices]] = {}
+        self._lock = threading.Lock()
+
+    def agreed(
+        self,
+        workspace_id: int,
+        revision: tuple[int, ...],
+        group_ids: Sequence[str],
+        catalog: CatalogColumns,
+    ) -> AgreedPrices | None:
+        """The lowest agreed price of each catalog row over these accounts (None: none)."""
+        key = (revision, id(catalog), len(catalog))
+        lists = []
+        for group in group_ids:
+            entry = self._lists.get((workspace_id, group))
+            if entry is None or entry[0] != key:
+                with self._lock:
+                    prices = price_rows(self.source.price_list(workspace_id, group), catalog)
+                    if len(self._lists) >= self.max_lists:
+                        self._lists.clear()
+                    entry = self._lists[(workspace_id, group)] = (key, prices)
+            lists.append(entry[1])
+        return lowest_prices(lists)

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from relevo.rules.account_terms import AgreedPrices
 
 APPLIED = "applied"
 SKIPPED = "skipped"
@@ -23,6 +27,9 @@ class RuleContext:
     cart: Sequence[int] = ()
     audiences: Set[str] = frozenset()  # the visitor's audience ids
     now_ms: int = 0
+    # A member's agreed prices (their accounts' price lists): conditions on price, sale price,
+    # on_sale and price_within compare these instead of the list prices.
+    prices: AgreedPrices | None = None
 
 
 @dataclass

@@ -106,6 +106,17 @@ class AccountTermsStore:
             {"product_id": r[0], "price": r[1], "currency": r[2], "updated_at": r[3]} for r in rows
         ]
 
+    def price_list(self, workspace_id: int, group_id: str) -> list[tuple[str, str]]:
+        """The account's whole price list, (product_id, price), for its members' rules."""
+        p = t.account_prices.c
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(p.product_id, p.price).where(
+                    p.workspace_id == workspace_id, p.group_id == group_id
+                )
+            ).all()
+        return [(r[0], r[1]) for r in rows]
+
     def revision(self, workspace_id: int) -> tuple[int, int, int, int]:
         """Changes whenever the workspace's terms change (as far as serving needs to know
         whether it has any)."""
@@ -176,6 +187,7 @@ class AccountTermsStore:
                     None if products is None else frozenset(products),
                     tuple(categories),
                     prices.get(group, {}),
+                    group in priced_groups,
                 )
             )
         return terms
