@@ -12,6 +12,7 @@ from pathlib import Path
 from relevo.api.ratelimit import RateLimits
 from relevo.audiences.job import AudienceJob, AudienceJobThread
 from relevo.audiences.service import Audiences
+from relevo.audiences.webhook_urls import WebhookSender
 from relevo.identity.identities import Identity
 from relevo.profiles.lifecycle import LifecycleThresholds
 from relevo.profiles.materializer import Materializer, MaterializerThread
@@ -130,7 +131,9 @@ class Services:
             quarantine=QuarantineStore(db),
             merchandising=merchandising,
             account_terms=account_terms,
-            audience_job=AudienceJob(audiences, audience_store),
+            audience_job=AudienceJob(
+                audiences, audience_store, WebhookSender(settings.webhook_allow_private)
+            ),
             audiences=audiences,
             scores=scores,
         )

@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     workers: int = Field(
         1, ge=1, description="Worker processes (set by `relevo serve --workers`): the share."
     )
+    webhook_allow_private: bool = Field(
+        False,
+        description="Allow audience webhooks to loopback, private, link-local and other "
+        "non-public addresses (an on-premise receiver); off, such URLs are refused (SSRF).",
+    )
     forwarded_allow_ips: str = Field(
         "127.0.0.1,::1",
         description="Proxies whose X-Forwarded-For is believed for the client IP (never '*').",

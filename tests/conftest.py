@@ -39,6 +39,7 @@ def services(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         materializer_interval_seconds=0.02,
         models_dir=str(folder / "models"),
         models_check_seconds=0.05,
+        webhook_allow_private=True,  # the tests' webhook receivers listen on 127.0.0.1
         # Rate-limit counters in the real Redis, as on a production install.
         redis_url=os.environ.get("RELEVO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
     )

@@ -14,7 +14,6 @@ import socket
 import threading
 import time
 import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from relevo.audiences.model import Audience
 from relevo.audiences.records import MembershipSource
 from relevo.audiences.service import Audiences, reads_interests
 from relevo.audiences.vectorised import Vectorised
+from relevo.audiences.webhook_urls import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,6 @@ JOB_SECONDS = 2.0
 LEASE_SECONDS = 10.0
 MAX_DELIVERIES_PER_RUN = 200
 Sender = Callable[[str, bytes, Mapping[str, str]], None]
-
-
-def post(url: str, body: bytes, headers: Mapping[str, str]) -> None:
-    """POST, raising unless the answer is a 2xx (urllib raises HTTPError for the others)."""
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
-    with urllib.request.urlopen(request, timeout=5) as answer:
-        answer.read(1024)
 
 
 @dataclass
@@ -65,11 +58,12 @@ class JobReport:
 
 class AudienceJob:
     def __init__(
-        self, audiences: Audiences, store: MembershipSource, sender: Sender = post
+        self, audiences: Audiences, store: MembershipSource, sender: Sender | None = None
     ) -> None:
         self.audiences = audiences
         self.store = store
-        self.sender = sender
+        # Public addresses only, checked again at each delivery (relevo.audiences.webhook_urls).
+        self.sender = sender or WebhookSender(allow_private=False)
         self._last_full: int | None = None
         self._lock = threading.Lock()
 

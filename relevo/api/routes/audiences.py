@@ -18,6 +18,7 @@ from relevo.api.responses import JSON
 from relevo.api.segment_schema import error_responses
 from relevo.audiences.model import Audience
 from relevo.audiences.service import MAX_PAGE
+from relevo.audiences.webhook_urls import check_webhook_url
 from relevo.errors import RelevoError
 from relevo.identity.identities import ANONYMOUS_ID, EMAIL, USER_ID
 from relevo.profiles.view import iso
@@ -27,7 +28,8 @@ router = APIRouter(prefix="/v1/audiences", tags=["audiences"])
 
 _RESPONSES = error_responses(
     {
-        400: "A condition that does not validate (the message names the part), or a bad id",
+        400: "A condition that does not validate (the message names the part), a bad id, or "
+        "a webhook URL to a non-public address (unsafe_webhook_url)",
         401: "Missing or unknown secret key",
         403: "A write key: audiences are read and changed with the secret key",
     }
@@ -84,6 +86,13 @@ PageCursor = Annotated[
 ]
 
 
+def _check_webhook(url: str | None, services: Services) -> None:
+    """Public addresses only (relevo.audiences.webhook_urls), unless the installation allows
+    its own network; checked again at each delivery."""
+    if url is not None:
+        check_webhook_url(url, services.settings.webhook_allow_private)
+
+
 @router.post(
     "",
     status_code=201,
@@ -91,6 +100,7 @@ PageCursor = Annotated[
     summary="Save an audience",
 )
 def create_audience(body: NewAudience, workspace: SecretWorkspace, services: ServicesDep) -> JSON:
+    _check_webhook(body.webhook_url, services)
     audience = services.audiences.create(
         workspace.id, body.id, body.name, body.description, body.condition, body.webhook_url
     )
@@ -129,6 +139,7 @@ def get_audience(
 def replace_audience(
     audience_id: AudienceId, body: AudienceBody, workspace: SecretWorkspace, services: ServicesDep
 ) -> JSON:
+    _check_webhook(body.webhook_url, services)
     audience = services.audiences.replace(
         workspace.id, audience_id, body.name, body.description, body.condition, body.webhook_url
     )
