@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from relevo.api.auth import SecretWorkspace
 from relevo.api.deps import ServicesDep
@@ -190,6 +191,25 @@ def get_event_count(
     )
 
 
+CONTEXT_EXAMPLE = (
+    '{"page": {"url": "..."}, "userAgent": "...", "country": "DE", "timezone": '
+    '"Europe/Berlin", "product": {...}, "cart": {...}}'
+)
+MAX_CONTEXT_BYTES = 65_536  # a POSTed context; a GET's is at most 4,000 characters
+AllAudiences = Annotated[
+    bool, Query(description="Also list the audiences they are not in, with why not")
+]
+
+
+class AudiencesBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    context: dict[str, Any] | None = Field(
+        None,
+        description=f"The request, as GET's `context`, e.g. {CONTEXT_EXAMPLE}; at most "
+        f"{MAX_CONTEXT_BYTES // 1024} KB as JSON",
+    )
+
+
 @router.get(
     "/{kind}/{value}/audiences",
     responses=_RESPONSES,
@@ -204,13 +224,50 @@ def get_audiences(
         str | None,
         Query(
             max_length=4000,  # 4-byte characters URL-encoded stay under the HTTP parser's limit
-            description='The request as JSON, e.g. {"page": {"url": "..."}, "userAgent": "...", '
-            '"country": "DE", "timezone": "Europe/Berlin", "product": {...}, "cart": {...}}',
+            description=f"The request as JSON, e.g. {CONTEXT_EXAMPLE}; a longer one: POST "
+            'the same path with {"context": {...}}',
         ),
     ] = None,
-    all: Annotated[
-        bool, Query(description="Also list the audiences they are not in, with why not")
-    ] = False,
+    all: AllAudiences = False,
+) -> JSON:
+    raw: Any = None
+    if context:
+        try:
+            raw = orjson.loads(context)
+        except orjson.JSONDecodeError:
+            raise RelevoError("context is not valid JSON") from None
+        if not isinstance(raw, dict):
+            raise RelevoError("context must be a JSON object")
+    return _audiences(kind, value, workspace, services, raw, all)
+
+
+@router.post(
+    "/{kind}/{value}/audiences",
+    responses=_RESPONSES,
+    summary="The person's audiences now, each with why, for a request context in the body",
+)
+def post_audiences(
+    kind: str,
+    value: str,
+    body: AudiencesBody,
+    workspace: SecretWorkspace,
+    services: ServicesDep,
+    all: AllAudiences = False,
+) -> JSON:
+    """As GET, with the context as JSON in the body (`{"context": {...}}`): a context too long
+    for a URL (a large cart) fits here."""
+    if body.context is not None and len(orjson.dumps(body.context)) > MAX_CONTEXT_BYTES:
+        raise RelevoError(f"context is over {MAX_CONTEXT_BYTES // 1024} KB as JSON")
+    return _audiences(kind, value, workspace, services, body.context, all)
+
+
+def _audiences(
+    kind: str,
+    value: str,
+    workspace: Workspace,
+    services: Services,
+    raw: dict[str, Any] | None,
+    all: bool,
 ) -> JSON:
     identity = normalise_lookup(kind, value)
     if identity is None:
@@ -220,14 +277,6 @@ def get_audiences(
         raise NotFound(f"no profile has {identity[0]} {identity[1]!r} in this workspace")
     profile_id, traits, computed = found
     now = _now_ms()
-    raw: Any = None
-    if context:
-        try:
-            raw = orjson.loads(context)
-        except orjson.JSONDecodeError:
-            raise RelevoError("context is not valid JSON") from None
-        if not isinstance(raw, dict):
-            raise RelevoError("context must be a JSON object")
     request = request_context(raw, now) if raw is not None else None
     judged = services.audiences.of_person(
         workspace.id, traits, computed, now, request, profile_id=profile_id
