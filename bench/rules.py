@@ -1,7 +1,7 @@
 """Merchandising rules over 50,000 candidates, one core, no I/O. The bar: five typical rules in
 <= 3 ms p99 per request. Usage:
 
-    .venv/bin/python bench/rules.py [--items 50000] [--rounds 2000] [--limit 20]
+    .venv/bin/python bench/rules.py [--items 50000] [--rounds 2000] [--limit 20] [--agreed 5000]
 
 A synthetic live catalog (200 brands, 20% of products on sale, 10% out of stock), five rules
 compiled once (sale-only filter, in-stock filter, a brand boost for an audience the visitor is
@@ -9,8 +9,11 @@ in, at most 2 per brand, a product pinned to slot 1), and for every request anot
 score array (drawn before the clock starts) with 5% of the items excluded by the request.
 Reports p50 / p99 / mean in milliseconds of `apply_rules`, of the same with no rules (the top-k
 alone, what serving does today) for comparison, and of a request right after a live update of
-ten products (the cached masks refreshed on those rows). Then the same through serving's core
-(relevo.recs.serving `recommend`, the fallback chain, with a stub model scoring every item):
+ten products (the cached masks refreshed on those rows), and of a request for a B2B member with
+`--agreed` agreed prices (the sale-only filter then reads their view of the catalog:
+CatalogColumns.priced, its cached mask recomputed on those rows). Then the same through
+serving's core (relevo.recs.serving `recommend`, the fallback chain, with a stub model scoring
+every item):
 without rules, and with the five rules as /v1/recommendations applies them (`Merchandising`).
 """
 
@@ -32,6 +35,7 @@ from common import record
 from relevo.recs.base import Query
 from relevo.recs.serving import Merchandising, Request, recommend
 from relevo.recs.strategies import STRATEGIES
+from relevo.rules.account_terms import AgreedPrices
 from relevo.rules.catalog import CatalogColumns
 from relevo.rules.engine import CompiledRule, apply_rules, compile_rules
 from relevo.rules.model import parse_rule
@@ -136,6 +140,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--agreed", type=int, default=5000, help="a member's agreed prices")
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()
     lines: list[str] = []
@@ -167,6 +172,16 @@ def main() -> None:
 
         return one
 
+    rows = np.sort(rng.choice(n, size=min(n, args.agreed), replace=False)).astype(np.int64)
+    agreed = AgreedPrices(rows, catalog.price[rows] * 0.9)
+    member = RuleContext(
+        "for_you", placement="home", audiences=frozenset({"vip"}), now_ms=0, prices=agreed
+    )
+
+    def for_member(number: int) -> int:
+        k = number % SCORE_ARRAYS
+        return len(apply_rules(scores[k], masks[k], catalog, member, compiled, args.limit).items)
+
     def after_update(number: int) -> int:
         rows = rng.integers(n, size=10)
         catalog.update([{"product_id": f"p{i}", "in_stock": bool(number % 2)} for i in rows])
@@ -184,6 +199,7 @@ def main() -> None:
         ("five rules (apply_rules)", request(compiled)),
         ("no rules (top-k only)", request([])),
         ("five rules, after a live update of 10 rows", after_update),
+        (f"five rules, a member with {len(rows)} agreed prices", for_member),
     ]:
         timings, shown = measure(one, args.rounds)
         p50, p99, mean = percentiles(timings)
