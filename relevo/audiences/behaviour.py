@@ -181,7 +181,7 @@ def counter_paths(query: EventQuery) -> list[tuple[str, ...]]:
     if query.measure == "days_since":
         return [(*base, "last")]
     if query.session:
-        return [(*base, "s")]
+        return [(*base, "s"), ("session_started_at",), ("last_seen",)]
     if query.measure == "sum":
         return [(*base, "sum", str(query.prop))]
     if query.where is None:

@@ -36,6 +36,7 @@ from relevo.conditions import Condition
 from relevo.errors import ConflictError, NotFound, RelevoError
 from relevo.profiles.lifecycle import LifecycleThresholds
 from relevo.profiles.state import ProfileRules
+from relevo.runtime import collections_paused
 
 MAX_PAGE = 1000
 SAMPLE = 10
@@ -61,7 +62,7 @@ def state_read(condition: Condition) -> tuple[list[tuple[str, ...]] | None, bool
     """The parts of the computed state a condition reads (None: all of it), and whether it
     reads the traits: behaviour operators read their counters, document paths the keys
     their attributes are made from."""
-    paths: set[tuple[str, ...]] = {("session_started_at",), ("last_seen",)}
+    paths: set[tuple[str, ...]] = set()
     traits = False
     for path in needs(condition.source).paths:
         keys, with_traits = state_read_for(path)
@@ -304,7 +305,8 @@ class Audiences:
             workspace_id, after_id, only_state=only, with_traits=traits
         )
         for rows in chunks:
-            mask = vectorised.mask(self._table(workspace_id, rows, now, interests))
+            with collections_paused():  # what it allocates lives until the chunk is judged
+                mask = vectorised.mask(self._table(workspace_id, rows, now, interests))
             yield len(rows), [r.profile_id for r, hit in zip(rows, mask, strict=True) if hit]
 
     def preview(self, workspace_id: int, source: Any) -> Preview:

@@ -86,6 +86,15 @@ profiles = Table(
         sqlite_where=text("rebuild_gen > built_gen"),
         postgresql_where=text("rebuild_gen > built_gen"),
     ),
+    # A workspace's surviving profiles in id order: whole-workspace reads (audience previews,
+    # members, the audience job) page through it whatever the planner's statistics say.
+    Index(
+        "ix_profiles_workspace_survivors",
+        "workspace_id",
+        "id",
+        sqlite_where=text("merged_into IS NULL"),
+        postgresql_where=text("merged_into IS NULL"),
+    ),
     sqlite_autoincrement=True,  # an erased profile's id is never reused
     # Free space on each page lets PostgreSQL update a profile in place (HOT: no index writes).
     postgresql_with={"fillfactor": 70},
