@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import orjson
 
 from relevo.catalog.product import Product
-from relevo.catalog.seen import products_in_event
+from relevo.catalog.seen import PRODUCT_EVENTS, products_in_event
 from relevo.profiles.records import Head, ProfileRow, ProfileSource, ProfileUpdate, StoredEvent
 from relevo.profiles.state import ProfileRules, apply_event, record_overflow
 from relevo.profiles.traits import TraitChange, apply_traits
@@ -46,7 +46,9 @@ class StepResult:
 
 def _fold(row: ProfileRow, events: list[StoredEvent], rules: ProfileRules) -> list[TraitChange]:
     changes: list[TraitChange] = []
-    for stored in sorted(events, key=lambda e: (e.record.timestamp, e.record.seq)):
+    if len(events) > 1:  # most profiles of a step have one event: no key tuples to sort by
+        events = sorted(events, key=lambda e: (e.record.timestamp, e.record.seq))
+    for stored in events:
         record = stored.record
         apply_event(row.computed, record, rules)
         traits = record.payload.get("traits")
@@ -162,14 +164,20 @@ class Materializer:
         found: dict[int, list[Product]] = {}
         for stored in events:
             record = stored.record
-            if record.type != "track":
+            if record.type != "track" or record.event not in PRODUCT_EVENTS:
                 continue
             workspace = stored.workspace_id
+            properties = record.payload.get("properties")
+            if isinstance(properties, dict) and "products" not in properties:
+                # One product, nearly always one already passed on: a set lookup rather than
+                # products_in_event's lists and closure (3 us an event in a step).
+                product_id = properties.get("product_id", properties.get("sku"))
+                if (workspace, str(product_id)) in known:
+                    continue
 
             def unknown(product_id: str, w: int = workspace) -> bool:
                 return (w, product_id) not in known
 
-            properties = record.payload.get("properties")
             for product in products_in_event(record.event, properties, unknown):
                 key = (workspace, product.product_id)
                 if key not in known:

@@ -147,14 +147,12 @@ class ProfileStore:
                 f"{payload}, trusted FROM events WHERE seq > {mark} ORDER BY seq LIMIT {mark}",
                 (seq, limit),
             ).fetchall()
+        loads = orjson.loads
         return [
             StoredEvent(
-                EventRecord(r[0], r[4], r[5], r[6], orjson.loads(r[7]), bool(r[8])),
-                r[1],
-                r[2],
-                r[3],
+                EventRecord(seq, kind, name, ts, loads(payload), bool(trusted)), ws, pid, mid
             )
-            for r in rows
+            for seq, ws, pid, mid, kind, name, ts, payload, trusted in rows
         ]
 
     def latest_seq(self) -> int:
@@ -245,38 +243,19 @@ class ProfileStore:
             for u in updates
         ]
         with self._writing() as conn:
-            alive = self._lock_existing(conn, [u.row.id for u in updates])
-            if len(alive) < len(updates):  # erased meanwhile: nothing of theirs is written back
-                updates = [u for u in updates if u.row.id in alive]
-                rows = [r for r in rows if r[-1] in alive]
-            if rows and self.db.is_sqlite:
-                # Driver-level executemany: SQLAlchemy's per-row parameter processing costs more
-                # than the UPDATE itself at thousands of profiles per step.
-                conn.exec_driver_sql(
-                    "UPDATE profiles SET traits = ?, trait_times = ?, computed = ?, "
-                    f"built_gen = ?, updated_at = {int(now_ms)} WHERE id = ?",
-                    rows,
-                )
-            elif rows:
-                # COPY into a session temp table, then one UPDATE ... FROM: ~7x faster than an
-                # executemany or an UPDATE over unnest()ed arrays for thousands of rows.
-                conn.exec_driver_sql(
-                    "CREATE TEMP TABLE IF NOT EXISTS profile_updates (traits text, "
-                    "trait_times text, computed text, gen int, id bigint) ON COMMIT DELETE ROWS"
-                )
-                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-                try:
-                    with cursor.copy("COPY profile_updates FROM STDIN") as copy:
-                        for row in rows:
-                            copy.write_row(row)
-                finally:
-                    cursor.close()
-                conn.exec_driver_sql(
-                    "UPDATE profiles AS p SET traits = v.traits::json, "
-                    "trait_times = v.trait_times::json, computed = v.computed::json, "
-                    f"built_gen = v.gen, updated_at = {int(now_ms)} "
-                    "FROM profile_updates AS v WHERE p.id = v.id"
-                )
+            if self.db.is_sqlite:
+                # SQLite's write lock keeps an erasure out until commit: a profile erased
+                # meanwhile is one the UPDATE found no row for, and the profiles still there are
+                # looked up only then (not probed one by one in every step).
+                if self._update_sqlite(conn, rows, now_ms) < len(rows):
+                    alive = self._lock_existing(conn, [u.row.id for u in updates])
+                    updates = [u for u in updates if u.row.id in alive]
+            else:
+                alive = self._lock_existing(conn, [u.row.id for u in updates])
+                if len(alive) < len(updates):  # erased meanwhile: nothing of theirs is written
+                    updates = [u for u in updates if u.row.id in alive]
+                    rows = [r for r in rows if r[-1] in alive]
+                self._update_postgresql(conn, rows, now_ms)
             changes = [
                 {
                     "workspace_id": u.row.workspace_id,
@@ -308,6 +287,44 @@ class ProfileStore:
             for workspace_id, products in (seen_products or {}).items():
                 self._catalog.add_seen_in_events(conn, workspace_id, products, now_ms)
             self._set_checkpoint(conn, checkpoint)
+
+    @staticmethod
+    def _update_sqlite(conn: Connection, rows: list[tuple[Any, ...]], now_ms: int) -> int:
+        """Write the rows (traits, trait_times, computed, built_gen, id); the number updated.
+        Driver-level executemany: SQLAlchemy's per-row parameter processing costs more than the
+        UPDATE itself at thousands of profiles per step."""
+        if not rows:
+            return 0
+        result = conn.exec_driver_sql(
+            "UPDATE profiles SET traits = ?, trait_times = ?, computed = ?, "
+            f"built_gen = ?, updated_at = {int(now_ms)} WHERE id = ?",
+            rows,
+        )
+        return int(result.rowcount)
+
+    @staticmethod
+    def _update_postgresql(conn: Connection, rows: list[tuple[Any, ...]], now_ms: int) -> None:
+        """COPY into a session temp table, then one UPDATE ... FROM: ~7x faster than an
+        executemany or an UPDATE over unnest()ed arrays for thousands of rows."""
+        if not rows:
+            return
+        conn.exec_driver_sql(
+            "CREATE TEMP TABLE IF NOT EXISTS profile_updates (traits text, "
+            "trait_times text, computed text, gen int, id bigint) ON COMMIT DELETE ROWS"
+        )
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy("COPY profile_updates FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
+        conn.exec_driver_sql(
+            "UPDATE profiles AS p SET traits = v.traits::json, "
+            "trait_times = v.trait_times::json, computed = v.computed::json, "
+            f"built_gen = v.gen, updated_at = {int(now_ms)} "
+            "FROM profile_updates AS v WHERE p.id = v.id"
+        )
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
