@@ -6,7 +6,7 @@
     .venv/bin/python bench/audiences.py preview --backend sqlite|postgresql [--profiles 100000]
     add --record to append the figures to bench/RESULTS.md
 
-`inprocess` times `Audiences.of_person`'s work for one visitor (document + 50 compiled
+`inprocess` times `Audiences.of_identity`'s judging for one visitor (document + 50 compiled
 audiences, 13 built-in and 37 saved, a third of them behaviour conditions): the fast path
 (`matching`, no reasons) and the one with every reason written. `http` seeds 10,000 profiles,
 saves the 37 audiences, starts `relevo serve --workers 2` and sends `GET
@@ -34,6 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import fresh_settings, message, record
+from bench.ingest_wrk import cpu_seconds
 from relevo.audiences.service import Audiences
 from relevo.profiles.lifecycle import LifecycleThresholds
 from relevo.profiles.state import EventRecord, ProfileRules, rebuild
@@ -280,6 +281,7 @@ def http(args: argparse.Namespace) -> list[str]:
         wrk = shutil.which("wrk") or sys.exit("wrk not found (apt-get install wrk)")
         figures = []
         for _ in range(args.runs):
+            before = cpu_seconds(server.process.pid)
             out = subprocess.run(
                 [
                     wrk,
@@ -300,7 +302,13 @@ def http(args: argparse.Namespace) -> list[str]:
                 check=True,
             ).stdout
             line = next(x for x in out.splitlines() if x.startswith("relevo-wrk result "))
-            figures.append(json.loads(line.removeprefix("relevo-wrk result ")))
+            figure = json.loads(line.removeprefix("relevo-wrk result "))
+            after = cpu_seconds(server.process.pid)
+            # CPU per request is far less disturbed by other work on the machine than latency
+            # (PostgreSQL's counts every postgres process, other users' too).
+            for part in ("workers", "postgres"):
+                figure[f"{part}_ms"] = (after[part] - before[part]) / figure["requests"] * 1000
+            figures.append(figure)
     finally:
         if server is not None:
             server.stop()
@@ -315,7 +323,8 @@ def http(args: argparse.Namespace) -> list[str]:
         *[
             f"run: {f['requests'] / f['seconds']:.0f} req/s, p50 {f['p50'] / 1000:.2f} ms, "
             f"p90 {f['p90'] / 1000:.2f} ms, p99 {f['p99'] / 1000:.2f} ms, errors {f['errors']}, "
-            f"non-2xx {f['non2xx']}"
+            f"non-2xx {f['non2xx']}; CPU per request: workers {f['workers_ms']:.2f} ms, "
+            f"postgres {f['postgres_ms']:.2f} ms"
             for f in figures
         ],
         f"median p99: {statistics.median(p99):.2f} ms",

@@ -20,6 +20,7 @@ from relevo.profiles.state import ProfileRules
 from relevo.recs.forgetting import forget_in_stored_models
 from relevo.recs.live import LiveBundles
 from relevo.recs.service import Recommendations
+from relevo.recs.trending import AudienceTrending
 from relevo.rules.live import LiveRules
 from relevo.settings import Settings
 from relevo.storage.account_store import AccountStore
@@ -125,6 +126,7 @@ class Services:
                 rules=live_rules,
                 terms=account_terms,
                 audiences=audiences,
+                trending=AudienceTrending(audiences),
             ),
             rate_limits=rate_limits(settings),
             erasures=ErasureStore(db, people),

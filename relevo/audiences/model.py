@@ -11,6 +11,7 @@ from relevo.audiences.behaviour import behaviour_answer, event_extension
 from relevo.audiences.builtins import BUILTIN_IDS
 from relevo.audiences.records import StoredAudience
 from relevo.conditions import Condition, Extension, InvalidCondition, validate
+from relevo.conditions.outcome import Outcome
 from relevo.errors import RelevoError
 from relevo.profiles.state import ProfileRules
 
@@ -45,8 +46,17 @@ class Audience:
 @dataclass(frozen=True, slots=True)
 class Membership:
     audience: Audience
-    matched: bool
-    why: str
+    outcome: Outcome
+
+    @property
+    def matched(self) -> bool:
+        return self.outcome.matched
+
+    @property
+    def why(self) -> str:
+        """Written when read: an answer lists the reasons of the audiences the person is in,
+        and writing all fifty cost more than judging them."""
+        return self.outcome.reason
 
 
 class Compiler:
@@ -106,7 +116,7 @@ def memberships(
     found = []
     for audience in audiences:
         outcome = audience.condition.evaluate(document, extensions=answers)
-        found.append(Membership(audience, outcome.matched, outcome.reason))
+        found.append(Membership(audience, outcome))
     return found
 
 

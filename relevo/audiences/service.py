@@ -232,19 +232,29 @@ class Audiences:
             return None
         return self.scores.documents(workspace_id, [profile_id]).get(profile_id)
 
-    def of_person(
+    def of_identity(
         self,
         workspace_id: int,
-        traits: dict[str, Any],
-        computed: dict[str, Any],
+        kind: str,
+        value: str,
         now_ms: int,
         context: dict[str, Any] | None = None,
-        profile_id: int | None = None,
-    ) -> list[Membership]:
-        scores = self._scores_of(workspace_id, profile_id)
-        document = self.document(traits, computed, now_ms, context, scores)
-        timeout = self.rules.session_timeout_ms
-        return memberships(self.all(workspace_id), document, computed, now_ms, timeout)
+    ) -> tuple[int, list[Membership]] | None:
+        """The identity's profile id and audiences now (None: no such person), from one read
+        of their state and scores."""
+        found = self.store.person(workspace_id, kind, value)
+        if found is None:
+            return None
+        person, scores = found
+        document = self.document(person.traits, person.computed, now_ms, context, scores)
+        judged = memberships(
+            self.all(workspace_id),
+            document,
+            person.computed,
+            now_ms,
+            self.rules.session_timeout_ms,
+        )
+        return person.profile_id, judged
 
     def audiences_of(self, workspace_id: int, profile_id: int | None) -> frozenset[str]:
         """relevo.rules.audiences.AudienceMembership: the audience ids a person is in now
@@ -340,3 +350,20 @@ class Audiences:
 
     def identities(self, profile_ids: list[int]) -> dict[int, dict[str, str]]:
         return self.store.identities(profile_ids)
+
+    def check_trending(self, workspace_id: int, audience_id: str) -> None:
+        """relevo.recs.trending.MemberSource: trending among an audience counts the members
+        the audience job keeps, which only saved audiences have; a built-in one is refused
+        with the way to get the same. In memory (the saved audiences, a second old at most)."""
+        if any(a.id == audience_id for a in self.builtins):
+            raise RelevoError(
+                f"audience {audience_id!r} is built in, and trending among an audience counts "
+                "the members the audience job keeps, which only saved audiences have: save its "
+                f"condition (GET /v1/audiences/{audience_id}) as an audience of your own with "
+                "POST /v1/audiences and ask for that id"
+            )
+        if not any(a.id == audience_id for a in self.saved(workspace_id)):
+            raise RelevoError(f"audience: no saved audience has id {audience_id!r} here")
+
+    def trending_members(self, workspace_id: int, audience_id: str) -> list[int]:
+        return self.store.stored_members(workspace_id, audience_id)

@@ -5,6 +5,7 @@ relevo.rules.live's sources, relevo.rules.audiences)."""
 
 from __future__ import annotations
 
+import copy
 import time
 import uuid
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from relevo.recs.live import LiveBundles
 from relevo.recs.serving import Answer, Exclusions, Merchandising, Request, recommend
 from relevo.recs.signals import signals_of
 from relevo.recs.strategies import STRATEGIES
+from relevo.recs.trending import AudienceTrending
 from relevo.rules.account_terms import AccountTerms, assortment_mask
 from relevo.rules.audiences import AudienceMembership, NoAudiences
 from relevo.rules.engine import CompiledRule
@@ -90,6 +92,7 @@ class Recommendations:
         rules: LiveRules | None = None,
         terms: TermsSource | None = None,
         audiences: AudienceMembership | None = None,
+        trending: AudienceTrending | None = None,
     ) -> None:
         self.signals = signals
         self.bundles = bundles
@@ -100,6 +103,7 @@ class Recommendations:
         self.rules = rules
         self.terms = terms
         self.audiences: AudienceMembership = audiences or NoAudiences()
+        self.trending = trending  # trending among an audience
         self._terms_seen: dict[int, tuple[float, tuple[int, int, int, int]]] = {}
         self.price_lists = None if terms is None else LivePriceLists(terms)
 
@@ -218,6 +222,20 @@ class Recommendations:
         only = assortment_mask(terms, catalog)
         return Merchandising(compiled, catalog, rule_context, candidates, only)
 
+    def _among_audience(
+        self, workspace_id: int, bundle: Bundle, audience: str, browser: bool
+    ) -> tuple[Bundle, str | None]:
+        """The bundle for this request, its `trending` counting the audience's members (a
+        shallow copy: the shared one is left as it is), or the bundle and why not."""
+        if self.trending is None:
+            return bundle, "trending per audience is not available on this server"
+        model, why = self.trending.model(workspace_id, audience, bundle, browser)
+        if model is None:
+            return bundle, why
+        among = copy.copy(bundle)
+        among.models = {**bundle.models, "trending": model}
+        return among, None
+
     def answer(
         self,
         workspace_id: int,
@@ -227,7 +245,11 @@ class Recommendations:
         limit: int,
         exclusions: Exclusions,
         now_ms: int,
+        audience: str | None = None,
+        browser: bool = False,
     ) -> Outcome:
+        """``audience``: trending (asked for, or as a fallback) counts that audience's members
+        first; ``browser``: asked with a browser key (small audiences are not shown)."""
         if strategy not in STRATEGIES:
             raise UnknownStrategy(
                 f"unknown strategy {strategy!r}; available: {', '.join(sorted(STRATEGIES))}",
@@ -239,6 +261,9 @@ class Recommendations:
             why = "no model trained for this workspace yet (run `relevo train`)"
             return Outcome(rec_id, None, [], [{"strategy": strategy, "why": why}])
         self._refresh_stock(workspace_id, bundle)
+        audience_note = None
+        if audience is not None:
+            bundle, audience_note = self._among_audience(workspace_id, bundle, audience, browser)
         query, profile_id = self._query(bundle, workspace_id, identity, now_ms)
         terms = self.account_terms(workspace_id, profile_id)
         merchandising = self._merchandising(
@@ -279,6 +304,8 @@ class Recommendations:
             merchandising,
         )
         result: Answer = recommend(bundle, request)
+        if audience_note is not None:
+            result.fallbacks.insert(0, {"strategy": "trending", "why": audience_note})
         ids = bundle.items.item_ids if merchandising is None else merchandising.catalog.item_ids
         items = [
             {

@@ -7,7 +7,8 @@ it hands over to when it cannot answer (or runs out of items after the exclusion
     bought_after     later orders of its buyers         -> bought_together -> similar -> trending
     session          next items from this visit         -> recently_viewed -> trending
     recently_viewed  the visitor's own recent views     -> trending
-    trending         time-decayed popularity (a category filter narrows it)
+    trending         time-decayed popularity (a category filter narrows it; an audience
+                     counts only its members' interactions first)
     rerank           the given candidates, for_you order -> trending order -> given order
 """
 
@@ -22,7 +23,7 @@ from relevo.recs.personal import ForYou
 from relevo.recs.sessions import RecentlyViewed, SessionKNN
 from relevo.recs.similar_items import SimilarItems
 from relevo.recs.together import FrequentlyBoughtTogether
-from relevo.recs.trending import Trending
+from relevo.recs.trending import ServedTrending
 
 
 class Needs(Enum):
@@ -71,7 +72,7 @@ _SPECS = [
         Needs.HISTORY,
         ("trending",),
     ),
-    StrategySpec("trending", Trending, Needs.NOTHING, ()),
+    StrategySpec("trending", ServedTrending, Needs.NOTHING, ()),
     StrategySpec("rerank", ForYou, Needs.HISTORY, ("trending",), uses="for_you"),
 ]
 STRATEGIES: dict[str, StrategySpec] = {spec.name: spec for spec in _SPECS}

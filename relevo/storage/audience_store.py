@@ -14,6 +14,7 @@ from relevo.audiences.records import ProfileChunkRow, StoredAudience
 from relevo.errors import ConflictError
 from relevo.identity.identities import ANONYMOUS_ID, EMAIL, USER_ID
 from relevo.runtime import collections_paused
+from relevo.scores.records import ProfileScore
 from relevo.storage import schema as t
 from relevo.storage.database import Database
 
@@ -175,6 +176,32 @@ class AudienceStore:
             else ProfileChunkRow(row[0], orjson.loads(row[1]), orjson.loads(row[2]))
         )
 
+    def person(
+        self, workspace_id: int, kind: str, value: str
+    ) -> tuple[ProfileChunkRow, dict[str, Any] | None] | None:
+        """The identity's person (traits and state) and their scores in one query: judging
+        their audiences is one connection and one round trip (two reads cost PostgreSQL
+        twice the pool's checkout, ping and reset)."""
+        c, p, s = t.identities.c, t.profiles.c, t.profile_scores.c
+        query = (
+            select(p.id, cast(p.traits, Text), cast(p.computed, Text), t.profile_scores)
+            .join(t.profiles, c.profile_id == p.id)
+            .outerjoin(
+                t.profile_scores, (s.profile_id == p.id) & (s.workspace_id == c.workspace_id)
+            )
+            .where(c.workspace_id == workspace_id, c.kind == kind, c.value == value)
+        )
+        with self.db.read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        person = ProfileChunkRow(row[0], orjson.loads(row[1]), orjson.loads(row[2]))
+        scored = row._mapping
+        if scored[s.profile_id] is None:
+            return person, None
+        fields = {column.name: scored[column] for column in t.profile_scores.c}
+        return person, ProfileScore.from_row(fields).document()
+
     # -- the whole workspace, for the vectorised interpreter -------------------------------
     def profile_chunks(
         self,
@@ -286,6 +313,18 @@ class AudienceStore:
         a = t.audiences.c
         with self.db.read() as conn:
             return list(conn.execute(select(a.workspace_id).distinct()).scalars())
+
+    def stored_members(self, workspace_id: int, audience_id: str) -> list[int]:
+        """The members the audience job last recorded (its primary key's prefix)."""
+        m = t.audience_members.c
+        with self.db.read() as conn:
+            return list(
+                conn.execute(
+                    select(m.profile_id).where(
+                        m.workspace_id == workspace_id, m.audience_id == audience_id
+                    )
+                ).scalars()
+            )
 
     def members_of(self, workspace_id: int, profile_ids: list[int]) -> dict[int, set[str]]:
         m = t.audience_members.c

@@ -80,6 +80,12 @@ class RecommendationIn(BaseModel):
         f"(re-rank) default and at most the number of candidates ({MAX_CANDIDATES} at most)",
     )
     exclude: ExcludeIn = Field(default_factory=ExcludeIn)
+    audience: str | None = Field(
+        None,
+        max_length=64,
+        description="A saved audience's id: trending (asked for, or as a fallback) counts its "
+        "members' interactions first (popularity only, never who they are)",
+    )
     details: bool = Field(
         False,
         description="Add each item's product card from the catalog (title, brand, category, "
@@ -148,7 +154,15 @@ async def recommendations(body: RecommendationIn, caller: ReaderKey, services: S
     # few milliseconds of numpy, and serving requests one after another per worker keeps the
     # tail short, where dozens of threads contending for the GIL made it long.
     outcome = services.recommendations.answer(
-        caller.workspace.id, body.strategy, identity, context, limit, exclusions, _now_ms()
+        caller.workspace.id,
+        body.strategy,
+        identity,
+        context,
+        limit,
+        exclusions,
+        _now_ms(),
+        audience=body.audience,
+        browser=caller.kind is KeyKind.BROWSER,
     )
     if body.details and outcome.items:
         ids = [i["product_id"] for i in outcome.items]
