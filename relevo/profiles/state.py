@@ -149,30 +149,73 @@ def _products(properties: dict[str, Any]) -> list[dict[str, Any]]:
     return [properties] if properties.get("product_id") or properties.get("sku") else []
 
 
+# Interest scores decay forward (Cormode et al.): a bucket keeps one number per key, the sum of
+# its events' weights each times 2 ** ((at - base) / half_life), and under the key "" (never an
+# interest: blank keys are refused) [base, latest event time]. The score at `now` is that sum
+# times 0.5 ** ((max(now, latest) - base) / half_life), what the former [score, time] pair per
+# key gave (never taken before the bucket's latest event), with a third of the objects to fold
+# and encode. Buckets stored as pairs are converted when an event next reaches them, and read
+# as they are until then.
+BUCKET_TIMES = ""
+_MAX_EXPONENT = 500.0  # 2.0 ** 500: the base moves up long before a float overflows (2 ** 1024)
+
+
 def _add_interest(
-    bucket: dict[str, list[float]], key: Any, weight: float, at: int, half_life: float
+    bucket: dict[str, Any], key: Any, weight: float, at: int, half_life: float
 ) -> None:
     if not isinstance(key, str) or not key.strip():
         return
     key = key.strip()
-    score, ref = bucket.get(key, [0.0, float(at)])
-    if at >= ref:
-        score = score * 0.5 ** ((at - ref) / half_life) + weight
-        ref = float(at)
-    else:
-        score += weight * 0.5 ** ((ref - at) / half_life)
-    bucket[key] = [score, ref]
-    if len(bucket) > MAX_INTERESTS:
-        weakest = min(bucket, key=lambda k: bucket[k][0] * 0.5 ** ((at - bucket[k][1]) / half_life))
-        del bucket[weakest]
+    times = bucket.get(BUCKET_TIMES)
+    if times is None:
+        times = _forward(bucket, at, half_life)
+    base = times[0]
+    exponent = (at - base) / half_life
+    if exponent > _MAX_EXPONENT:
+        _rebase(bucket, at, half_life)
+        exponent = 0.0
+    if at > times[1]:
+        times[1] = at
+    bucket[key] = bucket.get(key, 0.0) + weight * 2.0**exponent
+    if len(bucket) > MAX_INTERESTS + 1:
+        del bucket[min((k for k in bucket if k != BUCKET_TIMES), key=bucket.__getitem__)]
+
+
+def _forward(bucket: dict[str, Any], at: int, half_life: float) -> list[int]:
+    """The bucket's [base, latest], its [score, time] pairs (the former format) converted."""
+    pairs = {k: v for k, v in bucket.items() if isinstance(v, list)}
+    latest = int(max((ref for _, ref in pairs.values()), default=at))
+    for k, (score, ref) in pairs.items():
+        bucket[k] = score * 0.5 ** ((latest - ref) / half_life)
+    times = bucket[BUCKET_TIMES] = [latest, latest]
+    return times
+
+
+def _rebase(bucket: dict[str, Any], at: int, half_life: float) -> None:
+    times = bucket[BUCKET_TIMES]
+    factor = 0.5 ** ((at - times[0]) / half_life)
+    for k, value in bucket.items():
+        if k != BUCKET_TIMES:
+            bucket[k] = value * factor
+    times[0] = at
 
 
 def top_interests(
-    bucket: dict[str, list[float]], now_ms: int, half_life: float, limit: int = 5
+    bucket: dict[str, Any], now_ms: int, half_life: float, limit: int = 5
 ) -> list[dict[str, Any]]:
+    times = bucket.get(BUCKET_TIMES)
+    decay = (
+        0.5 ** ((max(now_ms, times[1]) - times[0]) / half_life) if isinstance(times, list) else 1.0
+    )
     scored = [
-        (key, score * 0.5 ** (max(0.0, now_ms - ref) / half_life))
-        for key, (score, ref) in bucket.items()
+        (
+            key,
+            value[0] * 0.5 ** (max(0.0, now_ms - value[1]) / half_life)
+            if isinstance(value, list)
+            else value * decay,
+        )
+        for key, value in bucket.items()
+        if key != BUCKET_TIMES
     ]
     scored.sort(key=lambda item: (-item[1], item[0]))
     return [{"name": key, "score": round(score, 4)} for key, score in scored[:limit]]
