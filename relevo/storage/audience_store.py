@@ -3,8 +3,9 @@ judge (one pass, in chunks of profile ids, so memory stays bounded at any size).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -29,6 +30,10 @@ from relevo.runtime import collections_paused
 from relevo.scores.records import ProfileScore
 from relevo.storage import schema as t
 from relevo.storage.database import Database
+
+# Chunks read at once on PostgreSQL beside the one being judged (a core's worth of lexing
+# each: the server parallelises what one connection cannot).
+READ_AHEAD = 2
 
 
 def _unaddressable(path: tuple[str, ...]) -> bool:
@@ -272,19 +277,16 @@ class AudienceStore:
                 if rows := read(bounds):
                     yield rows
             return
-        # PostgreSQL: the next chunk's bound and rows are read in a thread while the caller
-        # judges this one; the extraction runs in the server's process, beside ours.
-        ranges = self._chunk_ranges(workspace_id, after_id, chunk, changed_since)
-        with ThreadPoolExecutor(1, thread_name_prefix="relevo-profile-chunks") as ahead:
-
-            def following() -> list[ProfileChunkRow] | None:
-                bounds = next(ranges, None)
-                return None if bounds is None else read(bounds)
-
-            pending = ahead.submit(following)
-            while (found := pending.result()) is not None:
-                pending = ahead.submit(following)
-                if found:
+        # PostgreSQL: the next chunks are read in threads while the caller judges this one;
+        # the extraction runs in the server's processes, READ_AHEAD of them at once.
+        with ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="relevo-profile-chunks") as pool:
+            pending: deque[Future[list[ProfileChunkRow]]] = deque()
+            for bounds in self._chunk_ranges(workspace_id, after_id, chunk, changed_since):
+                pending.append(pool.submit(read, bounds))
+                if len(pending) > READ_AHEAD and (found := pending.popleft().result()):
+                    yield found
+            while pending:
+                if found := pending.popleft().result():
                     yield found
 
     @staticmethod
