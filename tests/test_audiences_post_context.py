@@ -67,6 +67,7 @@ def test_a_context_too_long_for_the_url_fits_in_the_body(buyer: Api) -> None:
         ({"context": [1, 2]}, "context"),
         ({"context": {}, "extra": 1}, "extra"),
         ({"context": {"page": {"url": "x" * 70_000}}}, "over 64 KB"),
+        ({"context": {"cart": {"value": -(2**64)}}}, "64 bits"),  # was a 500 (the API fuzzer)
     ],
 )
 def test_a_bad_body_is_a_400_naming_it(buyer: Api, body: Any, why: str) -> None:

@@ -256,8 +256,13 @@ async def post_audiences(
 ) -> JSON:
     """As GET, with the context as JSON in the body (`{"context": {...}}`): a context too long
     for a URL (a large cart) fits here."""
-    if body.context is not None and len(orjson.dumps(body.context)) > MAX_CONTEXT_BYTES:
-        raise RelevoError(f"context is over {MAX_CONTEXT_BYTES // 1024} KB as JSON")
+    if body.context is not None:
+        try:
+            size = len(orjson.dumps(body.context))
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits (the fuzzer sent one)
+            raise RelevoError("context: integers must be within signed 64 bits") from None
+        if size > MAX_CONTEXT_BYTES:
+            raise RelevoError(f"context is over {MAX_CONTEXT_BYTES // 1024} KB as JSON")
     return _audiences(kind, value, workspace, services, body.context, all)
 
 
