@@ -1,19 +1,16 @@
 """partial index of a workspace's surviving profiles in id order (whole-workspace reads)
 
-Revision ID: 0012
-Revises: 0011 when it exists, else 0010
+Revision ID: 0011
+Revises: 0010
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-# 0011 is reserved for other work in progress: this revision follows it once it exists.
-down_revision = "0011" if any(Path(__file__).parent.glob("0011_*.py")) else "0010"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
