@@ -51,7 +51,9 @@ class Settings(BaseSettings):
     )
     materializer_chunk_events: int = Field(20000, ge=1, description="Events per materializer step.")
     run_materializer: bool = Field(
-        True, description="Run the profile materializer inside the API process (one holds a lease)."
+        True,
+        description="Run the profile materializer and the audience job inside the API process "
+        "(of several processes, one holds each lease).",
     )
 
     quarantine_retention_days: float = Field(

@@ -418,3 +418,48 @@ def test_new_model_versions_swap_in_under_load_without_failed_requests(
         assert len(set(versions) - {None}) >= 2  # and they served more than one on the way
     finally:
         server.stop()
+
+
+def test_the_audience_job_runs_beside_the_materializer_not_in_a_worker(settings: Settings) -> None:
+    """`serve --workers 2`: the job that records `Audience Entered` judges thousands of profiles
+    a run, so it runs in the supervisor with the materializer, where it holds no request's
+    event loop; the people still enter their audiences."""
+    keys = create_workspace(settings, "audience-job")
+    server = RealServer(settings, workers=2)
+    engine = engine_for(settings)
+    try:
+        secret = {"Authorization": f"Bearer {keys['secret_key']}"}
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            saved = http.post(
+                "/v1/audiences",
+                headers=secret,
+                json={
+                    "id": "paywalled",
+                    "name": "Saw a paywall",
+                    "condition": {"$event": {"name": "Paywall Viewed", "count": {"$gte": 1}}},
+                },
+            )
+            assert saved.status_code == 201, saved.text
+            sent = http.post(
+                "/v1/track",
+                headers=_basic(keys["server_write_key"]),
+                json={"userId": "reader", "event": "Paywall Viewed", "messageId": "pw-1"},
+            )
+            assert sent.status_code == 200, sent.text
+            entered: list[str] = []
+            deadline = time.monotonic() + 30
+            while not entered and time.monotonic() < deadline:
+                events = http.get("/v1/profiles/user_id/reader/events", headers=secret).json()
+                entered = [
+                    e["message"]["properties"]["audience_id"]
+                    for e in events.get("events", [])
+                    if e["event"] == "Audience Entered"
+                ]
+                time.sleep(0.2)
+        assert entered == ["paywalled"]
+        with engine.connect() as conn:
+            owner = conn.execute(select(t.audience_job_lease.c.owner)).scalar_one()
+        assert f"-{server.process.pid}-" in owner, owner  # the supervisor's pid
+    finally:
+        server.stop()
+        engine.dispose()

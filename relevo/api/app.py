@@ -52,14 +52,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             background.start()
         erasures = services.erasure_watcher()
         erasures.start()
-        # In every worker (with --workers N the materializer runs in the supervisor, which
-        # serves no app): the one holding the job's lease runs it.
-        audience_job = services.audience_job_thread()
-        audience_job.start()
+        # Beside the materializer, never in a process that also serves requests for it: a
+        # run judges thousands of profiles and would hold this event loop's interpreter lock
+        # (with --workers N both run in the supervisor, which serves no app). Of several
+        # processes, the one holding the job's lease runs it.
+        audience_job = services.audience_job_thread() if settings.run_materializer else None
+        if audience_job is not None:
+            audience_job.start()
         try:
             yield
         finally:
-            audience_job.stop()
+            if audience_job is not None:
+                audience_job.stop()
             erasures.stop()
             if background is not None:
                 background.stop()

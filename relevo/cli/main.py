@@ -65,17 +65,21 @@ def serve(
             serve_one(host, port)
             return
         os.environ["RELEVO_WORKERS"] = str(workers)  # each worker's share of the rate limits
-        background = None
+        background = audience_job = None
         if services.settings.run_materializer:
-            # The supervisor process is idle: it folds events into profiles, so no worker
-            # shares its interpreter lock with the materializer.
+            # The supervisor process is idle: it folds events into profiles and runs the
+            # audience job, so no worker shares its interpreter lock with either.
             os.environ["RELEVO_RUN_MATERIALIZER"] = "false"
             tune_for_server()
             background = services.background()
             background.start()
+            audience_job = services.audience_job_thread()
+            audience_job.start()
         try:
             WorkerPool(host, port, workers).run()
         finally:
+            if audience_job is not None:
+                audience_job.stop()
             if background is not None:
                 background.stop()
 
