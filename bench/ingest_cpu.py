@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from common import record
+from common import SOURCES, UAS, record
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from relevo.services import Services
@@ -31,19 +31,6 @@ from relevo.tracking.trust import TrustPolicy, Untrusted, apply_trust
 
 T = TypeVar("T")
 
-UAS = [
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/120.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
-    "Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/120.0.0.0 Mobile Safari/537.36",
-]
-SOURCES = [
-    "https://shop.example/?utm_source=google&utm_medium=cpc&utm_campaign=winter",
-    "https://shop.example/?utm_source=newsletter&utm_medium=email",
-    "https://shop.example/",
-]
 CONTEXTS = [
     f'"context":{{"userAgent":"{ua}","page":{{"url":"{url}",'
     '"referrer":"https://www.google.com/"}}'
