@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
+from relevo.audiences.job import CHUNK_PROFILES, AudienceJobThread
 from relevo.storage import schema as t
 from tests.conftest import Api
 
@@ -213,3 +215,68 @@ def test_one_worker_holds_the_jobs_lease(api: Api) -> None:
     finally:
         store.release_job_lease("worker-b")
         store.release_job_lease("worker-a")
+
+
+@contextmanager
+def _lease_held_by(api: Api, owner: str, until_ms: int) -> Iterator[None]:
+    """This test's owner holds the job's lease (so the app's own job thread runs nothing
+    meanwhile) and no run of the shared job is in progress."""
+    job = api.services.audience_job
+    assert job.store.try_job_lease(owner, until_ms, 10)
+    with job._lock:  # a run that began before the lease was taken has ended
+        pass
+    try:
+        yield
+    finally:
+        job.store.release_job_lease(owner)
+
+
+def _entered(api: Api, user: str, audience_id: str) -> int:
+    return _timeline(api, user).count(("Audience Entered", audience_id))
+
+
+def test_a_run_that_loses_its_lease_stops_and_the_next_records_each_change_once(
+    api: Api,
+) -> None:
+    body = {"id": "paywalled", "name": "Paywalled", "condition": {"$event": {"name": "Paywall"}}}
+    assert api.client.post("/v1/audiences", json=body, headers=api.secret_auth).status_code == 201
+    readers = ["lost-1", "lost-2", "lost-3"]
+    for reader in readers:
+        api.send("track", userId=reader, event="Paywall")
+    api.settle()
+    job = api.services.audience_job
+    later = int(time.time() * 1000) + 10**9
+    with _lease_held_by(api, "lease-test", later):
+        before = job.store.job_checkpoint()
+        job.chunk = 1  # one profile a chunk: the run asks between every two
+        try:
+            asked: list[float] = []
+
+            def lost(seconds: float) -> bool:
+                asked.append(seconds)
+                return False
+
+            stopped = job.run_once(between_chunks=lost)
+            assert stopped.stopped and asked
+            assert job.store.job_checkpoint() == before  # the next run judges them again
+            assert sum(_entered(api, r, "paywalled") for r in readers) <= 1
+            finished = job.run_once(between_chunks=lambda seconds: True)
+        finally:
+            job.chunk = CHUNK_PROFILES
+        assert not finished.stopped
+        api.settle()
+        assert [_entered(api, r, "paywalled") for r in readers] == [1, 1, 1]
+
+
+def test_the_job_thread_keeps_its_lease_through_a_long_run_or_stops(api: Api) -> None:
+    """Between chunks the thread renews the lease; once another process holds it, the run
+    stops, so two processes never record the same change."""
+    job = api.services.audience_job
+    runner = AudienceJobThread(job)  # not started: its callback, with the real store
+    now = int(time.time() * 1000)
+    with _lease_held_by(api, runner.owner, now + 10**9):
+        assert runner.between_chunks(0.0)  # renewed: still ours
+        # The lease lapses (the run took too long) and another process takes it.
+        assert job.store.try_job_lease("another-process", now + 10**9 + 60_000, 10)
+        assert not runner.between_chunks(0.0)
+        job.store.release_job_lease("another-process")

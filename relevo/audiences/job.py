@@ -16,6 +16,7 @@ import time
 import urllib.error
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -42,7 +43,17 @@ SLACK_MS = 2_000  # a profile saved while the last run read is judged again, not
 JOB_SECONDS = 2.0
 LEASE_SECONDS = 10.0
 MAX_DELIVERIES_PER_RUN = 200
+CHUNK_PROFILES = 5000
+# A sweep of every profile waits as long as each chunk took before the next one: it uses at
+# most half a core, so on a small machine the requests beside it keep the other cores.
+PACE = 1.0
 Sender = Callable[[str, bytes, Mapping[str, str]], None]
+# Called between chunks with the seconds the last one took; False: stop this run now.
+BetweenChunks = Callable[[float], bool]
+
+
+class LeaseLost(Exception):
+    """Another process holds the job's lease now: this run stops before recording more."""
 
 
 @dataclass
@@ -54,6 +65,7 @@ class JobReport:
     retried: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    stopped: bool = False  # the lease was lost mid-run: nothing after that point was recorded
 
 
 class AudienceJob:
@@ -66,29 +78,52 @@ class AudienceJob:
         self.sender = sender or WebhookSender(allow_private=False)
         self._last_full: int | None = None
         self._lock = threading.Lock()
+        self.chunk = CHUNK_PROFILES
 
-    def run_once(self, now_ms: int | None = None) -> JobReport:
+    def run_once(
+        self, now_ms: int | None = None, between_chunks: BetweenChunks | None = None
+    ) -> JobReport:
+        """One run. ``between_chunks`` (the job's thread: renew the lease, pace the sweep) is
+        called before every chunk of profiles but the first; when it answers False the run
+        stops there, without moving the checkpoint, and the next holder judges again."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
         report = JobReport()
         with self._lock:
-            since = self.store.job_checkpoint()
-            full = self._last_full is None or now - self._last_full >= FULL_SWEEP_MS
-            for workspace_id in self.store.workspaces_with_audiences():
-                # A changed definition moves people whose profile did not change: all again.
-                changed = max(
-                    (row.updated_at for row in self.audiences.store.saved(workspace_id)),
-                    default=0,
-                )
-                everyone = full or changed > since - SLACK_MS
-                self._judge(workspace_id, now, None if everyone else since - SLACK_MS, report)
-            self.store.set_job_checkpoint(now)
-            if full:
-                self._last_full = now
-            self.deliver(now, report)
+            try:
+                self._run(now, report, between_chunks)
+            except LeaseLost:
+                report.stopped = True
         return report
 
+    def _run(self, now: int, report: JobReport, between_chunks: BetweenChunks | None) -> None:
+        since = self.store.job_checkpoint()
+        full = self._last_full is None or now - self._last_full >= FULL_SWEEP_MS
+        for workspace_id in self.store.workspaces_with_audiences():
+            # A changed definition moves people whose profile did not change: all again.
+            changed = max(
+                (row.updated_at for row in self.audiences.store.saved(workspace_id)),
+                default=0,
+            )
+            everyone = full or changed > since - SLACK_MS
+            self._judge(
+                workspace_id,
+                now,
+                None if everyone else since - SLACK_MS,
+                report,
+                between_chunks,
+            )
+        self.store.set_job_checkpoint(now)
+        if full:
+            self._last_full = now
+        self.deliver(now, report)
+
     def _judge(
-        self, workspace_id: int, now: int, changed_since: int | None, report: JobReport
+        self,
+        workspace_id: int,
+        now: int,
+        changed_since: int | None,
+        report: JobReport,
+        between_chunks: BetweenChunks | None = None,
     ) -> None:
         saved = self.audiences.saved(workspace_id)
         if not saved:
@@ -96,18 +131,27 @@ class AudienceJob:
         compiled = [(a, Vectorised(a.condition, self.audiences.compiler.extensions)) for a in saved]
         interests = any(reads_interests(a.condition) for a in saved)
         judged = {a.id for a in saved}
-        for rows in self.audiences.store.profile_chunks(workspace_id, changed_since=changed_since):
-            table = self.audiences._table(workspace_id, rows, now, interests)
-            members: dict[int, set[str]] = {r.profile_id: set() for r in rows}
-            for audience, vectorised in compiled:
-                for row, hit in zip(rows, vectorised.mask(table), strict=True):
-                    if hit:
-                        members[row.profile_id].add(audience.id)
-            report.judged += len(rows)
-            before = self.store.members_of(workspace_id, list(members))
-            changes = differences(before, members, judged)
-            if changes:
-                self._record(workspace_id, now, changes, {a.id: a for a in saved}, report)
+        chunks = self.audiences.store.profile_chunks(
+            workspace_id, chunk=self.chunk, changed_since=changed_since
+        )
+        started: float | None = None
+        with closing(chunks):  # a stopped run closes the reads in flight too
+            for rows in chunks:
+                waited = None if started is None else time.monotonic() - started
+                if waited is not None and between_chunks and not between_chunks(waited):
+                    raise LeaseLost()
+                started = time.monotonic()
+                table = self.audiences._table(workspace_id, rows, now, interests)
+                members: dict[int, set[str]] = {r.profile_id: set() for r in rows}
+                for audience, vectorised in compiled:
+                    for row, hit in zip(rows, vectorised.mask(table), strict=True):
+                        if hit:
+                            members[row.profile_id].add(audience.id)
+                report.judged += len(rows)
+                before = self.store.members_of(workspace_id, list(members))
+                changes = differences(before, members, judged)
+                if changes:
+                    self._record(workspace_id, now, changes, {a.id: a for a in saved}, report)
 
     def _record(
         self,
@@ -205,11 +249,18 @@ class AudienceJobThread:
         except Exception:
             log.exception("releasing the audience job's lease failed; it expires by itself")
 
+    def between_chunks(self, seconds: float) -> bool:
+        """Keep the lease through a long run (or learn it is lost: then stop, so two processes
+        never record the same change) and pace the sweep. False also when stopping."""
+        if self._stop.wait(min(seconds * PACE, LEASE_SECONDS / 4)):
+            return False
+        return self.job.store.try_job_lease(self.owner, int(time.time() * 1000), LEASE_SECONDS)
+
     def _run(self) -> None:
         while not self._stop.wait(JOB_SECONDS):
             try:
                 now = int(time.time() * 1000)
                 if self.job.store.try_job_lease(self.owner, now, LEASE_SECONDS):
-                    self.job.run_once()
+                    self.job.run_once(between_chunks=self.between_chunks)
             except Exception:
                 log.exception("the audience job failed; it runs again in %s s", JOB_SECONDS)

@@ -3,7 +3,7 @@ implements them for SQLite and PostgreSQL; the domain never imports storage)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -61,7 +61,7 @@ class AudienceSource(Protocol):
         changed_since: int | None = None,
         only_state: Sequence[tuple[str, ...]] | None = None,
         with_traits: bool = True,
-    ) -> Iterator[list[ProfileChunkRow]]:
+    ) -> Generator[list[ProfileChunkRow], None, None]:
         """``only_state``: read only these paths of the computed state, and the traits only
         ``with_traits`` (what a condition reads); a store that cannot address a path reads
         everything."""

@@ -4,7 +4,7 @@ judge (one pass, in chunks of profile ids, so memory stays bounded at any size).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -236,7 +236,7 @@ class AudienceStore:
         changed_since: int | None = None,
         only_state: Sequence[tuple[str, ...]] | None = None,
         with_traits: bool = True,
-    ) -> Iterator[list[ProfileChunkRow]]:
+    ) -> Generator[list[ProfileChunkRow], None, None]:
         """Surviving profiles in id order, ``chunk`` at a time, from ``after_id`` on (only
         those updated after ``changed_since`` when given). The JSON is read as text and
         parsed here with orjson (the driver's own decoding is slower). With ``only_state``,
