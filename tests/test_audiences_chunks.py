@@ -29,6 +29,11 @@ def test_chunks_hold_every_survivor_once_in_order(api: Api) -> None:
         chunks = list(store.profile_chunks(workspace, chunk=chunk))
         assert [r.profile_id for rows in chunks for r in rows] == everyone, chunk
         assert all(0 < len(rows) <= chunk for rows in chunks)
+        # The audience job's sweep reads one chunk at a time: the same rows.
+        one_by_one = list(store.profile_chunks(workspace, chunk=chunk, read_ahead=False))
+        assert [[r.profile_id for r in rows] for rows in one_by_one] == [
+            [r.profile_id for r in rows] for rows in chunks
+        ]
         after = everyone[4]
         later = [
             r.profile_id for rows in store.profile_chunks(workspace, after, chunk) for r in rows

@@ -131,8 +131,10 @@ class AudienceJob:
         compiled = [(a, Vectorised(a.condition, self.audiences.compiler.extensions)) for a in saved]
         interests = any(reads_interests(a.condition) for a in saved)
         judged = {a.id for a in saved}
+        # No reads ahead: a sweep is background work, paced between chunks (the database's
+        # own processes would otherwise extract the next chunks at full speed meanwhile).
         chunks = self.audiences.store.profile_chunks(
-            workspace_id, chunk=self.chunk, changed_since=changed_since
+            workspace_id, chunk=self.chunk, changed_since=changed_since, read_ahead=False
         )
         started: float | None = None
         with closing(chunks):  # a stopped run closes the reads in flight too

@@ -61,10 +61,12 @@ class AudienceSource(Protocol):
         changed_since: int | None = None,
         only_state: Sequence[tuple[str, ...]] | None = None,
         with_traits: bool = True,
+        read_ahead: bool = True,
     ) -> Generator[list[ProfileChunkRow], None, None]:
         """``only_state``: read only these paths of the computed state, and the traits only
         ``with_traits`` (what a condition reads); a store that cannot address a path reads
-        everything."""
+        everything. ``read_ahead``: the next chunks may be read while this one is judged (a
+        preview someone waits for), or only when asked for (a background sweep)."""
         ...
 
     def identities(self, profile_ids: list[int]) -> dict[int, dict[str, str]]: ...

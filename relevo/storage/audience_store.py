@@ -236,6 +236,7 @@ class AudienceStore:
         changed_since: int | None = None,
         only_state: Sequence[tuple[str, ...]] | None = None,
         with_traits: bool = True,
+        read_ahead: bool = True,
     ) -> Generator[list[ProfileChunkRow], None, None]:
         """Surviving profiles in id order, ``chunk`` at a time, from ``after_id`` on (only
         those updated after ``changed_since`` when given). The JSON is read as text and
@@ -272,7 +273,7 @@ class AudienceStore:
                     ]
                 return [_partial_row(r, paths) for r in rows]
 
-        if self.db.is_sqlite:
+        if self.db.is_sqlite or not read_ahead:
             for bounds in self._chunk_ranges(workspace_id, after_id, chunk, changed_since):
                 if rows := read(bounds):
                     yield rows
