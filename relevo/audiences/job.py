@@ -136,11 +136,11 @@ class AudienceJob:
         chunks = self.audiences.store.profile_chunks(
             workspace_id, chunk=self.chunk, changed_since=changed_since, read_ahead=False
         )
-        started: float | None = None
+        started = time.monotonic()
         with closing(chunks):  # a stopped run closes the reads in flight too
-            for rows in chunks:
-                waited = None if started is None else time.monotonic() - started
-                if waited is not None and between_chunks and not between_chunks(waited):
+            for index, rows in enumerate(chunks):
+                took = time.monotonic() - started
+                if index and between_chunks is not None and not between_chunks(took):
                     raise LeaseLost()
                 started = time.monotonic()
                 table = self.audiences._table(workspace_id, rows, now, interests)

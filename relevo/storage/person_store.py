@@ -78,21 +78,6 @@ class PersonStore:
             claims,
         )
 
-    def find_state(
-        self, workspace_id: int, identity: Identity
-    ) -> tuple[int, dict[str, Any], dict[str, Any]] | None:
-        """(profile id, traits, computed) of the identity's person in one query: what judging
-        their audiences needs, without their identities, merges and claims."""
-        c, p = t.identities.c, t.profiles.c
-        query = (
-            select(p.id, p.traits, p.computed)
-            .join(t.identities, c.profile_id == p.id)
-            .where(c.workspace_id == workspace_id, c.kind == identity[0], c.value == identity[1])
-        )
-        with self.db.read() as conn:
-            row = conn.execute(query).first()
-        return None if row is None else (row[0], row[1], row[2])
-
     def profile_ids(self, workspace_id: int, identities: list[Identity]) -> dict[Identity, int]:
         """The (surviving) profile of each identity that has one."""
         c = t.identities.c

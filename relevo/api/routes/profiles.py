@@ -42,13 +42,22 @@ _RESPONSES = error_responses(
 MAX_PAGE = 1000
 
 
-def _person(services: Services, workspace: Workspace, kind: str, value: str) -> Person:
+def _identity(kind: str, value: str) -> tuple[str, str]:
     identity = normalise_lookup(kind, value)
     if identity is None:
         raise RelevoError(f"{value!r} is not a valid {kind}")
+    return identity
+
+
+def _no_profile(identity: tuple[str, str]) -> NotFound:
+    return NotFound(f"no profile has {identity[0]} {identity[1]!r} in this workspace")
+
+
+def _person(services: Services, workspace: Workspace, kind: str, value: str) -> Person:
+    identity = _identity(kind, value)
     person = services.people.find(workspace.id, identity)
     if person is None:
-        raise NotFound(f"no profile has {identity[0]} {identity[1]!r} in this workspace")
+        raise _no_profile(identity)
     return person
 
 
@@ -277,14 +286,12 @@ def _audiences(
     # Called on the event loop (the routes are async, as recommendations): one short local
     # read and ~0.2 ms of judging, where the thread pool's round trip and threads contending
     # for the interpreter made the tail at 500 requests/s.
-    identity = normalise_lookup(kind, value)
-    if identity is None:
-        raise RelevoError(f"{value!r} is not a valid {kind}")
+    identity = _identity(kind, value)
     now = _now_ms()
     request = request_context(raw, now) if raw is not None else None
     found = services.audiences.of_identity(workspace.id, *identity, now, request)
     if found is None:
-        raise NotFound(f"no profile has {identity[0]} {identity[1]!r} in this workspace")
+        raise _no_profile(identity)
     profile_id, judged = found
     return JSON(
         {
@@ -357,9 +364,7 @@ def erase(
         ),
     ] = False,
 ) -> JSON:
-    identity = normalise_lookup(kind, value)
-    if identity is None:
-        raise RelevoError(f"{value!r} is not a valid {kind}")
+    identity = _identity(kind, value)
     erased = services.erase(workspace.id, identity, suppress)
     return JSON(
         {
