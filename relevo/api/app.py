@@ -31,6 +31,7 @@ from relevo.api.timing import ServerTiming
 from relevo.errors import RelevoError
 from relevo.services import Services
 from relevo.settings import Settings
+from relevo.tracking.writer import store_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if audience_job is not None:
             audience_job.start()
         try:
-            yield
+            async with services.db.async_reads_open():
+                yield
         finally:
             if audience_job is not None:
                 audience_job.stop()
@@ -114,6 +116,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSON:
+        if store_unavailable(error):  # down, restarting or out of connections: not a bug
+            log.warning("the database is unavailable: %s", error)
+            return JSON(
+                error_body("unavailable", "the database is unavailable; retry later"),
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
         log.exception("unexpected error", exc_info=error)
         return JSON(
             error_body("internal_error", "unexpected server error; it has been logged"),

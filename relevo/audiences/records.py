@@ -53,6 +53,13 @@ class AudienceSource(Protocol):
         """The identity's person and their scores (None before a training) in one read."""
         ...
 
+    async def person_awaited(
+        self, workspace_id: int, kind: str, value: str
+    ) -> tuple[ProfileChunkRow, dict[str, Any] | None] | None:
+        """``person`` for the event loop: waits for a database over the network without
+        blocking it."""
+        ...
+
     def profile_chunks(
         self,
         workspace_id: int,

@@ -243,8 +243,29 @@ class Audiences:
         """The identity's profile id and audiences now (None: no such person), from one read
         of their state and scores."""
         found = self.store.person(workspace_id, kind, value)
-        if found is None:
-            return None
+        return None if found is None else self.judge(workspace_id, found, now_ms, context)
+
+    async def of_identity_awaited(
+        self,
+        workspace_id: int,
+        kind: str,
+        value: str,
+        now_ms: int,
+        context: dict[str, Any] | None = None,
+    ) -> tuple[int, list[Membership]] | None:
+        """``of_identity`` for an async route (the read awaited, the judging on the loop)."""
+        found = await self.store.person_awaited(workspace_id, kind, value)
+        return None if found is None else self.judge(workspace_id, found, now_ms, context)
+
+    def judge(
+        self,
+        workspace_id: int,
+        found: tuple[ProfileChunkRow, dict[str, Any] | None],
+        now_ms: int,
+        context: dict[str, Any] | None = None,
+    ) -> tuple[int, list[Membership]]:
+        """A person read by ``store.person`` judged against the workspace's audiences (no I/O:
+        the caller may read in a thread and judge on its event loop)."""
         person, scores = found
         document = self.document(person.traits, person.computed, now_ms, context, scores)
         judged = memberships(

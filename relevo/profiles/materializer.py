@@ -20,7 +20,7 @@ import orjson
 from relevo.catalog.product import Product
 from relevo.catalog.seen import PRODUCT_EVENTS, products_in_event
 from relevo.profiles.records import Head, ProfileRow, ProfileSource, ProfileUpdate, StoredEvent
-from relevo.profiles.state import ProfileRules, apply_event, record_overflow
+from relevo.profiles.state import SYSTEM_EVENTS, ProfileRules, apply_event, record_overflow
 from relevo.profiles.traits import TraitChange, apply_traits
 from relevo.runtime import collections_paused
 
@@ -62,6 +62,11 @@ def _fold(row: ProfileRow, events: list[StoredEvent], rules: ProfileRules) -> li
                 on_overflow=lambda: record_overflow(row.computed, "traits"),
             )
     return changes
+
+
+def _system(stored: StoredEvent) -> bool:
+    record = stored.record
+    return record.type == "track" and record.event in SYSTEM_EVENTS
 
 
 class Materializer:
@@ -147,6 +152,12 @@ class Materializer:
                 row.built_gen = row.rebuild_gen
                 updates.append(ProfileUpdate(row, changes, True, _encoded(row)))
                 rebuilt += 1
+            elif all(_system(e) for e in profile_events):
+                # Events Relevo recorded about the person (an audience entered, a
+                # recommendation shown) change nothing folded: the row is left as it is, so
+                # its updated_at does not send the person to the audience job to be judged
+                # again (which would record nothing, for every member of a new audience).
+                continue
             else:
                 changes = _fold(row, profile_events, self.rules)
                 updates.append(ProfileUpdate(row, changes, False, _encoded(row)))

@@ -14,15 +14,18 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
 from relevo.settings import Settings
+
+if TYPE_CHECKING:
+    from relevo.storage.async_reads import AsyncReads
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,7 @@ class Database:
         self.url = settings.database_url
         self.is_sqlite = settings.is_sqlite
         self.schema = settings.database_schema
+        self.async_reads: AsyncReads | None = None  # see async_reads_open
         common: dict[str, Any] = {
             "json_serializer": _json_dumps,
             "json_deserializer": _json_loads,
@@ -251,6 +255,25 @@ class Database:
     def read(self) -> Iterator[Connection]:
         with self.read_engine.connect() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def async_reads_open(self) -> AsyncIterator[None]:
+        """PostgreSQL: a pool of async connections for the reads that async routes await
+        (relevo.storage.async_reads), open while the block runs on this event loop; SQLite and
+        a pool already opened by another block: nothing to do."""
+        if self.is_sqlite or self.async_reads is not None:
+            yield
+            return
+        from relevo.storage.async_reads import AsyncReads
+
+        reads = AsyncReads(self.url, self.schema)
+        await reads.open()
+        self.async_reads = reads
+        try:
+            yield
+        finally:
+            self.async_reads = None
+            await reads.close()
 
     def lock_ingest(self, conn: Connection) -> None:
         """Serialise identity resolution (SQLite's BEGIN IMMEDIATE already does)."""
