@@ -11,6 +11,7 @@ reads stay synchronous, and this module is not used there.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -31,6 +32,7 @@ def conninfo(database_url: str) -> str:
 
 class AsyncReads:
     def __init__(self, database_url: str, schema: str | None, size: int = POOL_SIZE) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
         # The schema name was checked by Database (a plain identifier).
         options = {"options": f"-c search_path={schema}"} if schema else {}
         self._pool = AsyncConnectionPool(
@@ -45,7 +47,14 @@ class AsyncReads:
         )
 
     async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await self._pool.open()
+
+    def serves_this_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:  # no loop runs in this thread
+            return False
 
     async def close(self) -> None:
         await self._pool.close()

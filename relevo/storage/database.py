@@ -62,7 +62,7 @@ class Database:
         self.url = settings.database_url
         self.is_sqlite = settings.is_sqlite
         self.schema = settings.database_schema
-        self.async_reads: AsyncReads | None = None  # see async_reads_open
+        self._async_reads: AsyncReads | None = None  # see async_reads_open
         common: dict[str, Any] = {
             "json_serializer": _json_dumps,
             "json_deserializer": _json_loads,
@@ -261,19 +261,26 @@ class Database:
         """PostgreSQL: a pool of async connections for the reads that async routes await
         (relevo.storage.async_reads), open while the block runs on this event loop; SQLite and
         a pool already opened by another block: nothing to do."""
-        if self.is_sqlite or self.async_reads is not None:
+        if self.is_sqlite or self._async_reads is not None:
             yield
             return
         from relevo.storage.async_reads import AsyncReads
 
         reads = AsyncReads(self.url, self.schema)
         await reads.open()
-        self.async_reads = reads
+        self._async_reads = reads
         try:
             yield
         finally:
-            self.async_reads = None
+            self._async_reads = None
             await reads.close()
+
+    @property
+    def async_reads(self) -> AsyncReads | None:
+        """The open async pool, if it serves the running event loop (its connections belong
+        to the loop that opened it); None elsewhere: the caller reads synchronously."""
+        reads = self._async_reads
+        return reads if reads is not None and reads.serves_this_loop() else None
 
     def lock_ingest(self, conn: Connection) -> None:
         """Serialise identity resolution (SQLite's BEGIN IMMEDIATE already does)."""
