@@ -152,7 +152,7 @@ class Materializer:
                 row.built_gen = row.rebuild_gen
                 updates.append(ProfileUpdate(row, changes, True, _encoded(row)))
                 rebuilt += 1
-            elif all(_system(e) for e in profile_events):
+            elif profile_events and all(_system(e) for e in profile_events):
                 # Events Relevo recorded about the person (an audience entered, a
                 # recommendation shown) change nothing folded: the row is left as it is, so
                 # its updated_at does not send the person to the audience job to be judged
