@@ -2,10 +2,12 @@
 
     Authorization: Basic base64("<write key>:")   a source's write key (Segment's scheme)
     {"writeKey": "<write key>"} in the body        Segment's alternative, tracking calls only
+                                                   (a text/plain body: no CORS preflight)
     Authorization: Bearer <secret key>             the workspace's secret key
 
 A browser source's key is public: it may send events and read only what its visitor has
-proven (``recommendations`` for its own anonymous id). A server source's key only writes, and
+proven (``recommendations`` for its own anonymous id), and from a page only on an origin its
+source allows (relevo.api.cors). A server source's key only writes, and
 its links between identities are trusted. The secret key reads and administers; it does not
 send events. Calls made with a write key count against the rate limits (per key; a browser key
 also per client IP).
@@ -20,6 +22,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from relevo.api.cors import check_origin
 from relevo.api.deps import ServicesDep
 from relevo.errors import AuthError, Forbidden
 from relevo.services import Services
@@ -77,6 +80,10 @@ def authenticate(request: Request, services: Services, body_write_key: object = 
                 else ""
             )
             raise AuthError(f"unknown write key{hint}")
+    if principal.kind is KeyKind.BROWSER:
+        # Before the rate limit: a 429 to an allowed page carries the CORS headers, so the
+        # snippet can read its Retry-After.
+        check_origin(request, principal.source)
     if principal.kind is not KeyKind.SECRET:
         client = request.client.host if request.client else None
         services.rate_limits.check(

@@ -17,6 +17,14 @@ source_app = typer.Typer(
     "write key."
 )
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON")]
+OriginOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--origin",
+        help="An origin whose pages may use a browser key, e.g. https://shop.example "
+        "(repeat for several; '*' allows any)",
+    ),
+]
 
 
 def print_keys(created: NewWorkspace, as_json: bool = False) -> None:
@@ -120,10 +128,31 @@ def workspace_identity_secret(name: str, database_url: DatabaseOption = None) ->
 def _print_source(created: NewSource, as_json: bool) -> None:
     source = created.source
     if as_json:
-        typer.echo(json.dumps({"name": source.name, "kind": source.kind, "write_key": created.key}))
+        typer.echo(
+            json.dumps(
+                {
+                    "name": source.name,
+                    "kind": source.kind,
+                    "write_key": created.key,
+                    "origins": list(source.allowed_origins),
+                }
+            )
+        )
         return
     note = "public: for web pages" if source.kind is KeyKind.BROWSER else "keep it secret"
     typer.echo(f"{source.name} ({source.kind}): {created.key}   ({note})")
+    if source.kind is KeyKind.BROWSER:
+        _print_origins(source.allowed_origins)
+
+
+def _print_origins(origins: tuple[str, ...] | list[str]) -> None:
+    if origins:
+        typer.echo("allowed origins: " + " ".join(origins))
+    else:
+        typer.echo(
+            "allowed origins: none yet (pages on other sites are refused; add them with "
+            "`relevo source origins WORKSPACE SOURCE --origin https://...`)"
+        )
 
 
 @source_app.command("create")
@@ -131,13 +160,14 @@ def source_create(
     workspace: Annotated[str, typer.Argument(help="Workspace name")],
     name: Annotated[str, typer.Argument(help="Source name, e.g. 'web' or 'backend'")],
     kind: Annotated[KeyKind, typer.Option(help="browser (public key) or server (trusted)")],
+    origin: OriginOption = None,
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Add a source with its own write key."""
+    """Add a source with its own write key (a browser source with the origins of its pages)."""
     with services_for(database_url) as services:
         try:
-            created = services.workspaces.create_source(workspace, name, kind)
+            created = services.workspaces.create_source(workspace, name, kind, tuple(origin or ()))
         except RelevoError as error:
             fail(error)
             return
@@ -158,14 +188,52 @@ def source_list(
             fail(error)
             return
     rows = [
-        {"name": s.name, "kind": s.kind.value, "key": s.public_key or f"{s.key_hint}..."}
+        {
+            "name": s.name,
+            "kind": s.kind.value,
+            "key": s.public_key or f"{s.key_hint}...",
+            "origins": list(s.allowed_origins),
+        }
         for s in sources
     ]
     if as_json:
         typer.echo(json.dumps(rows))
         return
     for row in rows:
-        typer.echo(f"{row['name']}\t{row['kind']}\t{row['key']}")
+        typer.echo(f"{row['name']}\t{row['kind']}\t{row['key']}\t{' '.join(row['origins'])}")
+
+
+@source_app.command("origins")
+def source_origins(
+    workspace: Annotated[str, typer.Argument(help="Workspace name")],
+    name: Annotated[str, typer.Argument(help="Browser source name")],
+    origin: OriginOption = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Allow no origin")] = False,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Show a browser source's allowed origins, or replace them with the --origin given (every
+    worker follows within a second)."""
+    with services_for(database_url) as services:
+        try:
+            if origin or clear:
+                if origin and clear:
+                    raise RelevoError("give --origin or --clear, not both")
+                origins = services.workspaces.set_origins(
+                    workspace, name, tuple(origin or ())
+                ).allowed_origins
+            else:
+                found = [s for s in services.workspaces.sources(workspace) if s.name == name]
+                if not found:
+                    raise RelevoError(f"workspace {workspace!r} has no source named {name!r}")
+                origins = found[0].allowed_origins
+        except RelevoError as error:
+            fail(error)
+            return
+    if as_json:
+        typer.echo(json.dumps(list(origins)))
+        return
+    _print_origins(origins)
 
 
 @source_app.command("rotate")

@@ -7,6 +7,7 @@ the database about a key at most twice a second.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from relevo.workspaces.keys import (
     new_hmac_secret,
     new_key,
 )
+from relevo.workspaces.origins import normalise_origins
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 CACHE_SECONDS = 0.5
@@ -42,6 +44,10 @@ T = TypeVar("T")
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _origins(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
 def _check_name(name: str, what: str) -> None:
@@ -185,7 +191,12 @@ class WorkspaceStore:
 
     # -- sources ------------------------------------------------------------------------------
     def _insert_source(
-        self, conn: Connection, workspace_id: int, name: str, kind: KeyKind
+        self,
+        conn: Connection,
+        workspace_id: int,
+        name: str,
+        kind: KeyKind,
+        origins: tuple[str, ...] = (),
     ) -> NewSource:
         key = new_key(kind)
         public = key if kind is KeyKind.BROWSER else None
@@ -198,20 +209,27 @@ class WorkspaceStore:
                 key_hash=hash_secret(key),
                 key_hint=key_hint(key),
                 public_key=public,
+                allowed_origins=list(origins) if kind is KeyKind.BROWSER else None,
                 created_at=_now_ms(),
             )
             .returning(t.sources.c.id)
         ).scalar_one()
-        return NewSource(Source(source_id, workspace_id, name, kind, key_hint(key), public), key)
+        source = Source(source_id, workspace_id, name, kind, key_hint(key), public, origins)
+        return NewSource(source, key)
 
-    def create_source(self, workspace_name: str, name: str, kind: KeyKind) -> NewSource:
+    def create_source(
+        self, workspace_name: str, name: str, kind: KeyKind, origins: tuple[str, ...] = ()
+    ) -> NewSource:
         if kind not in SOURCE_KINDS:
             raise RelevoError(f"a source is 'browser' or 'server', not {kind!r}")
         _check_name(name, "source")
+        if origins and kind is not KeyKind.BROWSER:
+            raise RelevoError("only a browser source has allowed origins")
+        allowed = normalise_origins(origins)
         workspace = self.by_name(workspace_name)
         try:
             with self.db.write() as conn:
-                created = self._insert_source(conn, workspace.id, name, kind)
+                created = self._insert_source(conn, workspace.id, name, kind, allowed)
         except IntegrityError as error:
             raise ConflictError(
                 f"workspace {workspace_name!r} already has a source named {name!r}"
@@ -224,18 +242,48 @@ class WorkspaceStore:
         c = t.sources.c
         with self.db.read() as conn:
             rows = conn.execute(
-                select(c.id, c.workspace_id, c.name, c.kind, c.key_hint, c.public_key)
+                select(
+                    c.id,
+                    c.workspace_id,
+                    c.name,
+                    c.kind,
+                    c.key_hint,
+                    c.public_key,
+                    c.allowed_origins,
+                )
                 .where(c.workspace_id == workspace.id)
                 .order_by(c.id)
             )
-            return [Source(r[0], r[1], r[2], KeyKind(r[3]), r[4], r[5]) for r in rows]
+            return [
+                Source(r[0], r[1], r[2], KeyKind(r[3]), r[4], r[5], _origins(r[6])) for r in rows
+            ]
 
-    def rotate_source(self, workspace_name: str, name: str) -> NewSource:
-        """A new key for the source; the old one stops working within a second everywhere."""
+    def _source(self, workspace_name: str, name: str) -> Source:
         found = [s for s in self.sources(workspace_name) if s.name == name]
         if not found:
             raise NotFound(f"workspace {workspace_name!r} has no source named {name!r}")
-        source = found[0]
+        return found[0]
+
+    def set_origins(self, workspace_name: str, name: str, origins: tuple[str, ...]) -> Source:
+        """Replace a browser source's allowed origins (every worker follows within a second)."""
+        source = self._source(workspace_name, name)
+        if source.kind is not KeyKind.BROWSER:
+            raise RelevoError(
+                f"source {name!r} is a server source: only browser sources have origins"
+            )
+        allowed = normalise_origins(origins)
+        with self.db.write() as conn:
+            conn.execute(
+                update(t.sources)
+                .where(t.sources.c.id == source.id)
+                .values(allowed_origins=list(allowed))
+            )
+        self._keys.clear()
+        return dataclasses.replace(source, allowed_origins=allowed)
+
+    def rotate_source(self, workspace_name: str, name: str) -> NewSource:
+        """A new key for the source; the old one stops working within a second everywhere."""
+        source = self._source(workspace_name, name)
         key = new_key(source.kind)
         public = key if source.kind is KeyKind.BROWSER else None
         with self.db.write() as conn:
@@ -250,9 +298,8 @@ class WorkspaceStore:
                 )
             )
         self._keys.clear()
-        return NewSource(
-            Source(source.id, source.workspace_id, name, source.kind, key_hint(key), public), key
-        )
+        rotated = dataclasses.replace(source, key_hint=key_hint(key), public_key=public)
+        return NewSource(rotated, key)
 
     # -- authentication ---------------------------------------------------------------------
     def by_write_key(self, key: str) -> Principal | None:
@@ -263,16 +310,42 @@ class WorkspaceStore:
             s, w = t.sources.c, t.workspaces.c
             with self.db.read() as conn:
                 row = conn.execute(
-                    select(s.id, s.workspace_id, s.name, s.kind, s.key_hint, s.public_key, w.name)
+                    select(
+                        s.id,
+                        s.workspace_id,
+                        s.name,
+                        s.kind,
+                        s.key_hint,
+                        s.public_key,
+                        s.allowed_origins,
+                        w.name,
+                    )
                     .join(t.workspaces, w.id == s.workspace_id)
                     .where(s.key_hash == hashed)
                 ).first()
             if row is None:
                 return None
-            source = Source(row[0], row[1], row[2], KeyKind(row[3]), row[4], row[5])
-            return Principal(Workspace(row[1], row[6]), source.kind, source)
+            source = Source(
+                row[0], row[1], row[2], KeyKind(row[3]), row[4], row[5], _origins(row[6])
+            )
+            return Principal(Workspace(row[1], row[7]), source.kind, source)
 
         return self._keys.get(("write", hashed), load)
+
+    def browser_origins(self) -> frozenset[str]:
+        """Every origin some browser source allows: what a CORS preflight, which carries no
+        key, can be answered from (the request that follows is checked against its own
+        source). Cached like the keys."""
+
+        def load() -> frozenset[str]:
+            s = t.sources.c
+            with self.db.read() as conn:
+                rows = conn.execute(
+                    select(s.allowed_origins).where(s.kind == KeyKind.BROWSER.value)
+                ).scalars()
+                return frozenset(origin for value in rows for origin in _origins(value))
+
+        return self._keys.get(("origins",), load)
 
     def by_secret(self, secret: str) -> Principal | None:
         hashed = hash_secret(secret)

@@ -40,6 +40,9 @@ class Source:
     kind: KeyKind
     key_hint: str
     public_key: str | None = None  # browser sources only
+    # Browser sources only: the origins of the pages that may use the key (relevo.workspaces.
+    # origins); none until set.
+    allowed_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
