@@ -58,6 +58,8 @@ sources = Table(
     Column("public_key", String(64), nullable=True),  # browser keys only: public anyway
     Column("created_at", BigInteger, nullable=False),
     Column("rotated_at", BigInteger, nullable=True),
+    # Browser sources: a JSON list of the origins whose pages may use the key (CORS).
+    Column("allowed_origins", JSON, nullable=True),
     UniqueConstraint("workspace_id", "name", name="uq_sources_name"),
 )
 
