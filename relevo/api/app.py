@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relevo import __version__
+from relevo.api.cors import BrowserCors
 from relevo.api.responses import JSON
 from relevo.api.routes import (
     accounts,
@@ -24,6 +25,7 @@ from relevo.api.routes import (
     recommendations,
     rules,
     segments,
+    snippet,
     tracking,
 )
 from relevo.api.storable_params import StorableParameters
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services
     app.add_middleware(StorableParameters)
+    app.add_middleware(BrowserCors, browser_origins=services.workspaces.browser_origins)
     app.add_middleware(ServerTiming)
 
     @app.exception_handler(RelevoError)
@@ -155,5 +158,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(recommendations.router)
     app.include_router(rules.router)
     app.include_router(segments.router)
+    app.include_router(snippet.router)
     app.include_router(health.router)
     return app
