@@ -82,6 +82,7 @@ AUTH_BY_TAG = {
     "rules": SECRET,
     "segments": SECRET,
     "health": NONE,
+    "snippet": NONE,
 }
 # Most cases carry the right key; some none, some a wrong one (unknown, or the other kind).
 CREDENTIALS = ["right"] * 8 + ["none", "wrong"]
