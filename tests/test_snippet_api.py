@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from relevo.api.ratelimit import RateLimits
 from relevo.cli.main import app
 from relevo.services import Services
 from relevo.settings import Settings
@@ -257,3 +258,26 @@ def test_existing_browser_sources_keep_accepting_every_origin(fresh_settings: Se
         assert created.source.allowed_origins == ()
     finally:
         services.close()
+
+
+def test_a_rate_limited_page_can_read_its_retry_after(api: Api) -> None:
+    # The origin is checked before the rate limit, so the 429 carries the CORS headers and the
+    # snippet's back-off sees Retry-After.
+    api.services.workspaces.set_origins(api.keys.workspace.name, "browser", (SHOP,))
+    original = api.services.rate_limits
+    api.services.rate_limits = RateLimits(
+        redis_url=api.services.settings.redis_url,
+        per_key="2/minute",
+        per_ip="2/minute",
+        prefix=f"relevo-test-{uuid.uuid4().hex[:8]}",
+    )
+    try:
+        codes = [_snippet_request(api, "busy", SHOP).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        limited = _snippet_request(api, "busy", SHOP)
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+        assert limited.headers["access-control-allow-origin"] == SHOP
+        assert "retry-after" in limited.headers["access-control-expose-headers"]
+    finally:
+        api.services.rate_limits.close()
+        api.services.rate_limits = original
