@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from relevo.identity.proofs import identity_token
 from relevo.settings import Settings
 from tests.databases import drop_schema, make_settings
 from tests.real_server import RELEVO, RealServer, create_workspace, environment, free_port
@@ -274,6 +275,34 @@ def test_a_shop_page_on_another_origin_tracks_its_visitor(
                         p["message"]["context"].get("campaign") == {"source": "newsletter"}
                         for p in pages
                     )
+
+                    # Another device: identify with the token the shop's backend signed.
+                    signed = identity_token(keys["identity_secret"], "u-1")
+                    other = browser.new_context().new_page()
+                    other.on("pageerror", lambda error: errors.append(str(error)))
+                    other.goto(f"{shop}/product.html")
+                    other.wait_for_function("window.relevo && window.relevo.anonymousId()")
+                    device = other.evaluate("relevo.anonymousId()")
+                    assert device != anonymous_id
+                    other.evaluate(
+                        "token => relevo.identify('u-1', {plan: 'pro'}, {identityToken: token})",
+                        signed,
+                    )
+                    profile = _wait_for(
+                        lambda: (
+                            (found := secret.get(f"/v1/profiles/anonymous_id/{device}")).status_code
+                            == 200
+                            and {"kind": "user_id", "value": "u-1"}
+                            in [
+                                {"kind": i["kind"], "value": i["value"]}
+                                for i in found.json()["identities"]
+                            ]
+                            and found.json()
+                        ),
+                        "the proven identify to join the two devices",
+                    )
+                    assert anonymous_id in [i["value"] for i in profile["identities"]]
+                    assert profile["claimed_identities"] == []
                     assert errors == []
                     # The key in a text/plain body, no other header: simple requests, which need
                     # no CORS preflight.
