@@ -41,6 +41,10 @@ def print_keys(created: NewWorkspace, as_json: bool = False) -> None:
     typer.echo(f"workspace:        {created.workspace.name}")
     typer.echo(f"write key:        {created.write_key}   (browser: public, put it in web pages)")
     typer.echo(
+        "                  allow your pages' origins first: "
+        f"relevo source origins {created.workspace.name} browser --origin https://shop.example"
+    )
+    typer.echo(
         f"server write key: {created.server_write_key}   (server-side SDKs and imports; "
         "keep it secret)"
     )
