@@ -1,6 +1,7 @@
-"""Entering and leaving audiences: the differences between who was in a saved audience when
-last judged and who is now, as the `Audience Entered` / `Audience Exited` system events and
-the webhook messages (Standard Webhooks 1.0) that tell other systems. Pure."""
+"""Entering and leaving audiences: the differences between who was in an audience (built-in
+or saved) when last judged and who is now, as the `Audience Entered` / `Audience Exited`
+system events and the webhook messages (Standard Webhooks 1.0, saved audiences only) that
+tell other systems. Pure."""
 
 from __future__ import annotations
 

@@ -1,9 +1,11 @@
 """The audience job: every few seconds, in the process that holds the materializer's lease,
 judge again the profiles updated since its last run (and, once an hour, every profile: time
-alone moves people, e.g. into "lapsed"), record `Audience Entered` / `Audience Exited` for
-the differences with who was in each saved audience, and post them to the audience's webhook
-(Standard Webhooks 1.0 signatures, retried with back-off). Never in the materializer's
-per-event path: ingest speed does not depend on how many audiences there are.
+alone moves people, e.g. into "lapsed" or "cart abandoner"), record `Audience Entered` /
+`Audience Exited` for the differences with who was in each audience, built-in and saved alike
+(in every workspace with profiles), and post a saved audience's changes to its webhook
+(Standard Webhooks 1.0 signatures, retried with back-off; a built-in one has none). Never in
+the materializer's per-event path: ingest speed does not depend on how many audiences there
+are.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ SLACK_MS = 2_000  # a profile saved while the last run read is judged again, not
 JOB_SECONDS = 2.0
 LEASE_SECONDS = 10.0
 MAX_DELIVERIES_PER_RUN = 200
+RECORD_BATCH = 1000
 CHUNK_PROFILES = 5000
 # A sweep of every profile waits as long as each chunk took before the next one: it uses at
 # most half a core, so on a small machine the requests beside it keep the other cores.
@@ -79,6 +82,9 @@ class AudienceJob:
         self._last_full: int | None = None
         self._lock = threading.Lock()
         self.chunk = CHUNK_PROFILES
+        # Built-in audiences never change while the process runs: vectorised once.
+        extensions = audiences.compiler.extensions
+        self._builtins = [(a, Vectorised(a.condition, extensions)) for a in audiences.builtins]
 
     def run_once(
         self, now_ms: int | None = None, between_chunks: BetweenChunks | None = None
@@ -98,7 +104,7 @@ class AudienceJob:
     def _run(self, now: int, report: JobReport, between_chunks: BetweenChunks | None) -> None:
         since = self.store.job_checkpoint()
         full = self._last_full is None or now - self._last_full >= FULL_SWEEP_MS
-        for workspace_id in self.store.workspaces_with_audiences():
+        for workspace_id in self.store.workspaces_with_profiles():
             # A changed definition moves people whose profile did not change: all again.
             changed = max(
                 (row.updated_at for row in self.audiences.store.saved(workspace_id)),
@@ -126,11 +132,13 @@ class AudienceJob:
         between_chunks: BetweenChunks | None = None,
     ) -> None:
         saved = self.audiences.saved(workspace_id)
-        if not saved:
+        extensions = self.audiences.compiler.extensions
+        compiled = [*self._builtins, *((a, Vectorised(a.condition, extensions)) for a in saved)]
+        if not compiled:
             return
-        compiled = [(a, Vectorised(a.condition, self.audiences.compiler.extensions)) for a in saved]
-        interests = any(reads_interests(a.condition) for a in saved)
-        judged = {a.id for a in saved}
+        interests = any(reads_interests(a.condition) for a, _ in compiled)
+        judged = {a.id for a, _ in compiled}
+        by_id = {a.id: a for a, _ in compiled}
         # No reads ahead: a sweep is background work, paced between chunks (the database's
         # own processes would otherwise extract the next chunks at full speed meanwhile).
         chunks = self.audiences.store.profile_chunks(
@@ -150,10 +158,15 @@ class AudienceJob:
                         if hit:
                             members[row.profile_id].add(audience.id)
                 report.judged += len(rows)
+                self.store.adopt_merged_members(workspace_id, list(members))
                 before = self.store.members_of(workspace_id, list(members))
                 changes = differences(before, members, judged)
-                if changes:
-                    self._record(workspace_id, now, changes, {a.id: a for a in saved}, report)
+                # Transactions of RECORD_BATCH changes: each holds the ingest lock (SQLite:
+                # the only writer) while its events are appended, and a first sweep records
+                # several per person (new-visitor, customer...).
+                for start in range(0, len(changes), RECORD_BATCH):
+                    batch = changes[start : start + RECORD_BATCH]
+                    self._record(workspace_id, now, batch, by_id, report)
 
     def _record(
         self,
@@ -163,7 +176,8 @@ class AudienceJob:
         audiences: Mapping[str, Audience],
         report: JobReport,
     ) -> None:
-        hooked = [c for c in changes if audiences[c.audience_id].webhook_url is not None]
+        # Only saved audiences have webhooks: a built-in's changes are events alone.
+        hooked = {c for c in changes if audiences[c.audience_id].webhook_url is not None}
         names = self.audiences.identities(sorted({c.profile_id for c in hooked}))
         events = [
             (c.profile_id, system_event(c, audiences[c.audience_id].name, now)) for c in changes

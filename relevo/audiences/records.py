@@ -81,10 +81,14 @@ class AudienceSource(Protocol):
 
 
 class MembershipSource(Protocol):
-    """What the audience job reads and writes: who was in each saved audience, the changes as
-    system events and webhook deliveries, its checkpoint."""
+    """What the audience job reads and writes: who was in each audience (built-in and saved),
+    the changes as system events and webhook deliveries, its checkpoint."""
 
-    def workspaces_with_audiences(self) -> list[int]: ...
+    def workspaces_with_profiles(self) -> list[int]: ...
+    def adopt_merged_members(self, workspace_id: int, survivor_ids: list[int]) -> None:
+        """The memberships of profiles merged into these survivors become theirs."""
+        ...
+
     def members_of(self, workspace_id: int, profile_ids: list[int]) -> dict[int, set[str]]: ...
     def record_changes(
         self,

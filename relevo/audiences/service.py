@@ -374,17 +374,15 @@ class Audiences:
 
     def check_trending(self, workspace_id: int, audience_id: str) -> None:
         """relevo.recs.trending.MemberSource: trending among an audience counts the members
-        the audience job keeps, which only saved audiences have; a built-in one is refused
-        with the way to get the same. In memory (the saved audiences, a second old at most)."""
+        the audience job keeps, for built-in and saved audiences alike; an unknown id is
+        refused. In memory (the saved audiences, a second old at most)."""
         if any(a.id == audience_id for a in self.builtins):
-            raise RelevoError(
-                f"audience {audience_id!r} is built in, and trending among an audience counts "
-                "the members the audience job keeps, which only saved audiences have: save its "
-                f"condition (GET /v1/audiences/{audience_id}) as an audience of your own with "
-                "POST /v1/audiences and ask for that id"
-            )
+            return
         if not any(a.id == audience_id for a in self.saved(workspace_id)):
-            raise RelevoError(f"audience: no saved audience has id {audience_id!r} here")
+            raise RelevoError(
+                f"audience: no audience has id {audience_id!r} here, built in or saved "
+                "(GET /v1/audiences lists them)"
+            )
 
     def trending_members(self, workspace_id: int, audience_id: str) -> list[int]:
         return self.store.stored_members(workspace_id, audience_id)

@@ -143,7 +143,7 @@ class AmongAudience(Recommender):
 class MemberSource(Protocol):
     def check_trending(self, workspace_id: int, audience_id: str) -> None:
         """Raises a RelevoError (400) saying what to do for an audience that cannot be
-        asked for (unknown, or built in); cheap: called on every request."""
+        asked for (unknown); cheap: called on every request."""
         ...
 
     def trending_members(self, workspace_id: int, audience_id: str) -> list[int]:

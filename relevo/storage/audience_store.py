@@ -1,4 +1,5 @@
-"""Saved audiences, and the whole-workspace read of profiles that previews, members and exports
+"""Saved audiences, who is in each audience (built-in or saved) as the audience job last
+judged, and the whole-workspace read of profiles that previews, members and exports
 judge (one pass, in chunks of profile ids, so memory stays bounded at any size)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     ARRAY,
+    Connection,
     Text,
     and_,
     bindparam,
@@ -111,6 +113,27 @@ def _person_from_row(row: Sequence[Any]) -> tuple[ProfileChunkRow, dict[str, Any
     if fields["profile_id"] is None:
         return person, None
     return person, ProfileScore.from_row(fields).document()
+
+
+def _merged_members(
+    conn: Connection, workspace_id: int, survivor_ids: list[int]
+) -> list[tuple[str, int, int, int]]:
+    """(audience, merged profile, its survivor, entered at) of the rows of profiles merged
+    into these survivors."""
+    m, p = t.audience_members.c, t.profiles.c
+    found: list[tuple[str, int, int, int]] = []
+    for start in range(0, len(survivor_ids), 500):
+        rows = conn.execute(
+            select(m.audience_id, m.profile_id, p.merged_into, m.entered_at)
+            .join(t.profiles, p.id == m.profile_id)
+            .where(
+                m.workspace_id == workspace_id,
+                p.merged_into.in_(survivor_ids[start : start + 500]),
+            )
+            .order_by(m.profile_id, m.audience_id)
+        )
+        found += [(a, merged, survivor, at) for a, merged, survivor, at in rows]
+    return found
 
 
 class AudienceStore:
@@ -349,13 +372,17 @@ class AudienceStore:
         return found
 
     # -- the audience job: members, Entered/Exited, webhook deliveries -----------------------
-    def workspaces_with_audiences(self) -> list[int]:
-        a = t.audiences.c
+    def workspaces_with_profiles(self) -> list[int]:
+        """The workspaces the job judges: the built-in audiences follow anyone with a profile
+        (one probe of ix_profiles_workspace per workspace, not a scan of the profiles)."""
+        w, p = t.workspaces.c, t.profiles.c
+        has_profiles = select(p.id).where(p.workspace_id == w.id).exists()
         with self.db.read() as conn:
-            return list(conn.execute(select(a.workspace_id).distinct()).scalars())
+            return list(conn.execute(select(w.id).where(has_profiles).order_by(w.id)).scalars())
 
     def stored_members(self, workspace_id: int, audience_id: str) -> list[int]:
-        """The members the audience job last recorded (its primary key's prefix)."""
+        """The members the audience job last recorded, built-in or saved (its primary key's
+        prefix)."""
         m = t.audience_members.c
         with self.db.read() as conn:
             return list(
@@ -365,6 +392,43 @@ class AudienceStore:
                     )
                 ).scalars()
             )
+
+    def adopt_merged_members(self, workspace_id: int, survivor_ids: list[int]) -> None:
+        """The memberships of profiles merged into these survivors become the survivors' (a
+        merge leaves them where they were): the job then judges each person against what any
+        of their profiles was in, so a merged visitor's new-visitor is exited, not forgotten,
+        and not entered twice. Read first: a write only when there is something to move."""
+        with self.db.read() as conn:
+            if not _merged_members(conn, workspace_id, survivor_ids):
+                return
+        m = t.audience_members.c
+        with self.db.write() as conn:  # read again: an erasure may have come between
+            for audience_id, merged, survivor, entered_at in _merged_members(
+                conn, workspace_id, survivor_ids
+            ):
+                held = conn.execute(
+                    select(m.profile_id).where(
+                        m.workspace_id == workspace_id,
+                        m.audience_id == audience_id,
+                        m.profile_id == survivor,
+                    )
+                ).first()
+                if held is None:
+                    conn.execute(
+                        insert(t.audience_members).values(
+                            workspace_id=workspace_id,
+                            audience_id=audience_id,
+                            profile_id=survivor,
+                            entered_at=entered_at,
+                        )
+                    )
+                conn.execute(
+                    delete(t.audience_members).where(
+                        m.workspace_id == workspace_id,
+                        m.audience_id == audience_id,
+                        m.profile_id == merged,
+                    )
+                )
 
     def members_of(self, workspace_id: int, profile_ids: list[int]) -> dict[int, set[str]]:
         m = t.audience_members.c
