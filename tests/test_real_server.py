@@ -17,8 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 
+from relevo.audiences.changes import ENTERED, EXITED
 from relevo.settings import Settings
 from relevo.storage import schema as t
 from tests.databases import drop_schema, engine_for, make_settings, wait_for_profiles
@@ -109,10 +110,10 @@ def test_kill_9_under_load_loses_no_acknowledged_event(settings: Settings) -> No
             for batch in attempted:
                 assert http.post("/v1/batch", json={"batch": batch}).status_code == 200
         distinct = {m["messageId"] for batch in attempted for m in batch}
+        # Not counting what the server's audience job records (Entered/Exited built-ins).
+        sent = or_(t.events.c.event.is_(None), t.events.c.event.not_in((ENTERED, EXITED)))
         with engine.connect() as conn:
-            assert conn.execute(select(func.count()).select_from(t.events)).scalar() == len(
-                distinct
-            )
+            assert conn.execute(select(func.count()).where(sent)).scalar() == len(distinct)
         wait_for_profiles(engine)
         with engine.connect() as conn:
             computed_events = sum(
@@ -290,6 +291,8 @@ def test_official_segment_python_client(settings: Settings) -> None:
                     break
                 time.sleep(0.05)
             events = http.get("/v1/profiles/user_id/seg-1/events").json()["events"]
+        # The server's audience job may have recorded their built-in audiences meanwhile.
+        events = [e for e in events if e["event"] not in (ENTERED, EXITED)]
         assert [(e["type"], e["event"]) for e in reversed(events)] == [
             ("page", "Home"),
             ("track", "Product Viewed"),
@@ -448,7 +451,7 @@ def test_the_audience_job_runs_beside_the_materializer_not_in_a_worker(settings:
             assert sent.status_code == 200, sent.text
             entered: list[str] = []
             deadline = time.monotonic() + 30
-            while not entered and time.monotonic() < deadline:
+            while "paywalled" not in entered and time.monotonic() < deadline:
                 events = http.get("/v1/profiles/user_id/reader/events", headers=secret).json()
                 entered = [
                     e["message"]["properties"]["audience_id"]
@@ -456,7 +459,7 @@ def test_the_audience_job_runs_beside_the_materializer_not_in_a_worker(settings:
                     if e["event"] == "Audience Entered"
                 ]
                 time.sleep(0.2)
-        assert entered == ["paywalled"]
+        assert entered.count("paywalled") == 1  # and built-ins (new-visitor), as in any run
         with engine.connect() as conn:
             owner = conn.execute(select(t.audience_job_lease.c.owner)).scalar_one()
         assert f"-{server.process.pid}-" in owner, owner  # the supervisor's pid
