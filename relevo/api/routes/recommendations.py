@@ -83,8 +83,9 @@ class RecommendationIn(BaseModel):
     audience: str | None = Field(
         None,
         max_length=64,
-        description="A saved audience's id: trending (asked for, or as a fallback) counts its "
-        "members' interactions first (popularity only, never who they are)",
+        description="An audience's id, built-in (e.g. repeat-customer) or saved: trending (asked "
+        "for, or as a fallback) counts its members' interactions first (popularity only, never "
+        "who they are)",
     )
     details: bool = Field(
         False,
