@@ -302,6 +302,17 @@ def test_a_shop_page_on_another_origin_tracks_its_visitor(
                         "the proven identify to join the two devices",
                     )
                     assert anonymous_id in [i["value"] for i in profile["identities"]]
+                    # What the identified device sends next goes by its anonymous id, which
+                    # the proven identify linked: it lands with the customer, claiming nothing.
+                    other.evaluate("relevo.track('Wishlist Viewed', {})")
+                    _wait_for(
+                        lambda: any(
+                            e["message"].get("event") == "Wishlist Viewed"
+                            for e in _events(secret, "user_id", "u-1")
+                        ),
+                        "the identified device's next event, in the customer's profile",
+                    )
+                    profile = secret.get(f"/v1/profiles/anonymous_id/{device}").json()
                     assert profile["claimed_identities"] == []
                     assert errors == []
                     # The key in a text/plain body, no other header: simple requests, which need

@@ -144,8 +144,10 @@
   // One Segment message; fields: type, event, name, properties, traits, userId, proofs.
   function makeMessage(fields, identity, context, now, id) {
     const message = { type: fields.type, messageId: id, anonymousId: identity.anonymousId, timestamp: now.toISOString(), context: context };
-    const userId = fields.userId !== undefined ? fields.userId : identity.userId;
-    if (userId) message.userId = userId;
+    // Only identify names the user id: it carries the proof. Later messages go by the anonymous
+    // id, which that identify linked to the person; a browser key's user id without a proof
+    // would be recorded as one more claim on every message.
+    if (fields.userId) message.userId = fields.userId;
     ['event', 'name', 'properties', 'traits'].forEach((key) => {
       if (fields[key] !== undefined && fields[key] !== null) message[key] = fields[key];
     });

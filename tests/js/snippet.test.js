@@ -156,7 +156,8 @@ test('a message carries its ids, time and context; proofs go in context.relevo',
   assert.deepEqual(identify.context.relevo, { identityToken: 'jwt' });
   assert.equal(context.relevo, undefined, 'the shared context is not changed');
   const later = relevo.makeMessage({ type: 'page', name: undefined, properties: {} }, known, context, now, 'id-3');
-  assert.equal(later.userId, 'u-9', 'the known user id is kept, as analytics.js does');
+  assert.equal('userId' in later, false, 'later messages go by the anonymous id the proven identify linked');
+  assert.equal(later.anonymousId, 'anon-1');
   assert.equal('name' in later, false);
 });
 
