@@ -84,7 +84,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services
     app.add_middleware(StorableParameters)
-    app.add_middleware(BrowserCors, browser_origins=services.workspaces.browser_origins)
+    # Looked up at the first preflight, not here: building the app touches no store.
+    app.add_middleware(BrowserCors, browser_origins=lambda: services.workspaces.browser_origins())
     app.add_middleware(ServerTiming)
 
     @app.exception_handler(RelevoError)

@@ -232,7 +232,7 @@ class Audiences:
             return None
         return self.scores.documents(workspace_id, [profile_id]).get(profile_id)
 
-    def of_identity(
+    async def of_identity(
         self,
         workspace_id: int,
         kind: str,
@@ -241,19 +241,8 @@ class Audiences:
         context: dict[str, Any] | None = None,
     ) -> tuple[int, list[Membership]] | None:
         """The identity's profile id and audiences now (None: no such person), from one read
-        of their state and scores."""
-        found = self.store.person(workspace_id, kind, value)
-        return None if found is None else self.judge(workspace_id, found, now_ms, context)
-
-    async def of_identity_awaited(
-        self,
-        workspace_id: int,
-        kind: str,
-        value: str,
-        now_ms: int,
-        context: dict[str, Any] | None = None,
-    ) -> tuple[int, list[Membership]] | None:
-        """``of_identity`` for an async route (the read awaited, the judging on the loop)."""
+        of their state and scores, awaited (PostgreSQL) so the event loop serves others
+        meanwhile; the judging runs on the loop."""
         found = await self.store.person_awaited(workspace_id, kind, value)
         return None if found is None else self.judge(workspace_id, found, now_ms, context)
 

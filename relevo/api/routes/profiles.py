@@ -289,7 +289,7 @@ async def _audiences(
     identity = _identity(kind, value)
     now = _now_ms()
     request = request_context(raw, now) if raw is not None else None
-    found = await services.audiences.of_identity_awaited(workspace.id, *identity, now, request)
+    found = await services.audiences.of_identity(workspace.id, *identity, now, request)
     if found is None:
         raise _no_profile(identity)
     profile_id, judged = found
