@@ -20,7 +20,7 @@ import orjson
 from relevo.catalog.product import Product
 from relevo.catalog.seen import PRODUCT_EVENTS, products_in_event
 from relevo.profiles.records import Head, ProfileRow, ProfileSource, ProfileUpdate, StoredEvent
-from relevo.profiles.state import SYSTEM_EVENTS, ProfileRules, apply_event, record_overflow
+from relevo.profiles.state import ProfileRules, apply_event, is_system_event, record_overflow
 from relevo.profiles.traits import TraitChange, apply_traits
 from relevo.runtime import collections_paused
 
@@ -62,11 +62,6 @@ def _fold(row: ProfileRow, events: list[StoredEvent], rules: ProfileRules) -> li
                 on_overflow=lambda: record_overflow(row.computed, "traits"),
             )
     return changes
-
-
-def _system(stored: StoredEvent) -> bool:
-    record = stored.record
-    return record.type == "track" and record.event in SYSTEM_EVENTS
 
 
 class Materializer:
@@ -152,7 +147,7 @@ class Materializer:
                 row.built_gen = row.rebuild_gen
                 updates.append(ProfileUpdate(row, changes, True, _encoded(row)))
                 rebuilt += 1
-            elif profile_events and all(_system(e) for e in profile_events):
+            elif profile_events and all(is_system_event(e.record) for e in profile_events):
                 # Events Relevo recorded about the person (an audience entered, a
                 # recommendation shown) change nothing folded: the row is left as it is, so
                 # its updated_at does not send the person to the audience job to be judged

@@ -225,9 +225,14 @@ def _count(state: dict[str, Any], key: str, by: float = 1) -> None:
     state[key] = state.get(key, 0) + by
 
 
+def is_system_event(record: EventRecord) -> bool:
+    """An event Relevo recorded about the person (see SYSTEM_EVENTS): it folds into nothing."""
+    return record.type == "track" and record.event in SYSTEM_EVENTS
+
+
 def apply_event(state: dict[str, Any], record: EventRecord, rules: ProfileRules) -> None:
     """Update ``state`` in place with one event."""
-    if record.event in SYSTEM_EVENTS and record.type == "track":
+    if is_system_event(record):
         return
     ts = record.timestamp
     payload = record.payload

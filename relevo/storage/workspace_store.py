@@ -50,6 +50,23 @@ def _origins(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
+_SOURCE = t.sources.c
+# The columns a Source is read from, in the order _source_from takes them.
+_SOURCE_COLUMNS = (
+    _SOURCE.id,
+    _SOURCE.workspace_id,
+    _SOURCE.name,
+    _SOURCE.kind,
+    _SOURCE.key_hint,
+    _SOURCE.public_key,
+    _SOURCE.allowed_origins,
+)
+
+
+def _source_from(row: Any) -> Source:
+    return Source(row[0], row[1], row[2], KeyKind(row[3]), row[4], row[5], _origins(row[6]))
+
+
 def _check_name(name: str, what: str) -> None:
     if not _NAME.match(name):
         raise RelevoError(
@@ -242,21 +259,9 @@ class WorkspaceStore:
         c = t.sources.c
         with self.db.read() as conn:
             rows = conn.execute(
-                select(
-                    c.id,
-                    c.workspace_id,
-                    c.name,
-                    c.kind,
-                    c.key_hint,
-                    c.public_key,
-                    c.allowed_origins,
-                )
-                .where(c.workspace_id == workspace.id)
-                .order_by(c.id)
+                select(*_SOURCE_COLUMNS).where(c.workspace_id == workspace.id).order_by(c.id)
             )
-            return [
-                Source(r[0], r[1], r[2], KeyKind(r[3]), r[4], r[5], _origins(r[6])) for r in rows
-            ]
+            return [_source_from(r) for r in rows]
 
     def _source(self, workspace_name: str, name: str) -> Source:
         found = [s for s in self.sources(workspace_name) if s.name == name]
@@ -310,24 +315,13 @@ class WorkspaceStore:
             s, w = t.sources.c, t.workspaces.c
             with self.db.read() as conn:
                 row = conn.execute(
-                    select(
-                        s.id,
-                        s.workspace_id,
-                        s.name,
-                        s.kind,
-                        s.key_hint,
-                        s.public_key,
-                        s.allowed_origins,
-                        w.name,
-                    )
+                    select(*_SOURCE_COLUMNS, w.name)
                     .join(t.workspaces, w.id == s.workspace_id)
                     .where(s.key_hash == hashed)
                 ).first()
             if row is None:
                 return None
-            source = Source(
-                row[0], row[1], row[2], KeyKind(row[3]), row[4], row[5], _origins(row[6])
-            )
+            source = _source_from(row)
             return Principal(Workspace(row[1], row[7]), source.kind, source)
 
         return self._keys.get(("write", hashed), load)
