@@ -398,3 +398,49 @@ profile_scores = Table(
     Column("computed_at", BigInteger, nullable=False),
     Index("ix_profile_scores_workspace", "workspace_id", "segment_id"),
 )
+
+# -- placements and experiences (relevo.experiences; migration 0014) --
+
+# Slots on a site or in a channel, and what fills them; each definition as saved (validated,
+# defaults filled in). Servers cache a workspace's and look for changes by (count, latest
+# updated_at) of each table, as with merchandising rules.
+placements = Table(
+    "placements",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("placement_id", String(64), primary_key=True),
+    Column("definition", Json, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+experiences = Table(
+    "experiences",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("experience_id", String(64), primary_key=True),
+    Column("placement_id", String(64), nullable=False),
+    Column("audience_id", String(64), nullable=True),  # its own and its blocks', for deletes
+    Column("definition", Json, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_experiences_placement", "workspace_id", "placement_id"),
+    Index("ix_experiences_audience", "workspace_id", "audience_id"),
+)
+
+# What went wrong when a decision tried an experience (a template that failed, an empty
+# recommendation block): the decision fell back, an admin reads these. Kept per experience
+# up to MAX_ERRORS_KEPT (relevo.storage.experience_store).
+experience_errors = Table(
+    "experience_errors",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("experience_id", String(64), nullable=False),
+    Column("variant_id", String(64), nullable=True),
+    Column("placement_id", String(64), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_experience_errors", "workspace_id", "experience_id", "id"),
+)
