@@ -444,3 +444,36 @@ experience_errors = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_experience_errors", "workspace_id", "experience_id", "id"),
 )
+
+# -- decisions: exposure counters and refused tokens (migration 0015) --
+
+# How often an experience was shown to a visitor, for its frequency caps: per visitor key (a
+# keyed hash of the anonymous id, or the profile id), lifetime, the current UTC day and the
+# current session (keyed by its start). Exposures are system events that move no behaviour
+# counter, so they are counted here.
+experience_exposures = Table(
+    "experience_exposures",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("visitor", String(64), primary_key=True),
+    Column("experience_id", String(64), primary_key=True),
+    Column("lifetime", Integer, nullable=False),
+    Column("first_at", BigInteger, nullable=False),
+    Column("last_at", BigInteger, nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("day_count", Integer, nullable=False),
+    Column("session_key", BigInteger, nullable=False),
+    Column("session_count", Integer, nullable=False),
+)
+
+# Decision tokens refused by POST /v1/decide/events, counted per experience ('' when the
+# token named none that could be read: a forged one) and reason.
+decision_refusals = Table(
+    "decision_refusals",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("experience_id", String(64), primary_key=True),
+    Column("reason", String(32), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("last_at", BigInteger, nullable=False),
+)
