@@ -25,8 +25,9 @@ from relevo.recs.strategies import STRATEGIES
 from relevo.recs.trending import AudienceTrending
 from relevo.rules.account_terms import AccountTerms, assortment_mask
 from relevo.rules.audiences import AudienceMembership, NoAudiences
-from relevo.rules.engine import CompiledRule
+from relevo.rules.engine import CompiledRule, compile_rules
 from relevo.rules.live import LivePriceLists, LiveRules
+from relevo.rules.model import Rule
 from relevo.rules.outcome import RuleContext
 
 
@@ -36,6 +37,10 @@ class SignalSource(Protocol):
     ) -> tuple[int | None, list[tuple[int, str, Any]]]:
         """Profile id (None: unknown visitor) and latest (timestamp, event, properties)."""
         ...
+
+
+# A visitor's profile id (None: unknown) and latest (timestamp, event, properties), newest first.
+Signals = tuple[int | None, list[tuple[int, str, Any]]]
 
 
 class StockSource(Protocol):
@@ -147,13 +152,23 @@ class Recommendations:
             latest = max(latest, updated_at)
         self._stock_seen[key] = (now, latest)
 
+    def visitor_signals(self, workspace_id: int, identity: Identity) -> Signals:
+        """The visitor's profile id and latest product events, read once for a caller that
+        asks for several blocks (``answer(signals=...)``)."""
+        return self.signals.visitor_signals(workspace_id, identity, self.history_events)
+
     def _query(
-        self, bundle: Bundle, workspace_id: int, identity: Identity | None, now_ms: int
+        self,
+        bundle: Bundle,
+        workspace_id: int,
+        identity: Identity | None,
+        now_ms: int,
+        signals: Signals | None = None,
     ) -> tuple[Query, int | None]:
         if identity is None:
             return Query(now=now_ms), None
-        profile_id, latest_first = self.signals.visitor_signals(
-            workspace_id, identity, self.history_events
+        profile_id, latest_first = (
+            signals if signals is not None else self.visitor_signals(workspace_id, identity)
         )
         if profile_id is None:
             return Query(now=now_ms), None
@@ -183,19 +198,24 @@ class Recommendations:
         profile_id: int | None,
         terms: list[AccountTerms],
         now_ms: int,
+        audiences: frozenset[str] | None = None,
+        extra_rules: Sequence[Rule] = (),
     ) -> Merchandising | None:
         if self.rules is None:
             return None
         rules = self.rules.rules(workspace_id)
-        if not rules and not any(t.has_assortment for t in terms):
+        if not rules and not extra_rules and not any(t.has_assortment for t in terms):
             return None
         catalog = self.rules.catalog(workspace_id, bundle.version, bundle.items.item_ids)
         compiled = self.rules.compiled(workspace_id, catalog) if rules else []
-        audiences = (
-            self.audiences.audiences_of(workspace_id, profile_id)
-            if any(r.audience is not None for r in rules)
-            else frozenset()
-        )
+        if extra_rules:
+            compiled = [*compile_rules(extra_rules, catalog), *compiled]
+        if audiences is None:
+            audiences = (
+                self.audiences.audiences_of(workspace_id, profile_id)
+                if any(r.audience is not None for r in rules)
+                else frozenset()
+            )
 
         def rows(ids: Sequence[str]) -> list[int]:
             return [r for r in (catalog.index(i) for i in ids) if r is not None]
@@ -247,9 +267,16 @@ class Recommendations:
         now_ms: int,
         audience: str | None = None,
         browser: bool = False,
+        signals: Signals | None = None,
+        audiences: frozenset[str] | None = None,
+        extra_rules: Sequence[Rule] = (),
     ) -> Outcome:
         """``audience``: trending (asked for, or as a fallback) counts that audience's members
-        first; ``browser``: asked with a browser key (small audiences are not shown)."""
+        first; ``browser``: asked with a browser key (small audiences are not shown).
+        ``signals`` (``visitor_signals``) and ``audiences`` (the ids the visitor is in):
+        already read by the caller, so a request of several blocks reads the visitor once;
+        ``extra_rules``: rules of this request only (a quiz's filters and boosts), applied
+        before the workspace's."""
         if strategy not in STRATEGIES:
             raise UnknownStrategy(
                 f"unknown strategy {strategy!r}; available: {', '.join(sorted(STRATEGIES))}",
@@ -264,11 +291,12 @@ class Recommendations:
         audience_note = None
         if audience is not None:
             bundle, audience_note = self._among_audience(workspace_id, bundle, audience, browser)
-        query, profile_id = self._query(bundle, workspace_id, identity, now_ms)
+        query, profile_id = self._query(bundle, workspace_id, identity, now_ms, signals)
         terms = self.account_terms(workspace_id, profile_id)
         merchandising = self._merchandising(
-            workspace_id, bundle, strategy, context, profile_id, terms, now_ms
-        )
+            workspace_id, bundle, strategy, context, profile_id, terms, now_ms, audiences,
+            extra_rules,
+        )  # fmt: skip
         unknown: list[str] = []
 
         def indexes(ids: Sequence[str]) -> list[int]:
