@@ -13,6 +13,7 @@ from relevo.api.ratelimit import RateLimits
 from relevo.audiences.job import AudienceJob, AudienceJobThread
 from relevo.audiences.service import Audiences
 from relevo.audiences.webhook_urls import WebhookSender
+from relevo.experiences.service import Experiences
 from relevo.identity.identities import Identity
 from relevo.profiles.lifecycle import LifecycleThresholds
 from relevo.profiles.materializer import Materializer, MaterializerThread
@@ -20,6 +21,7 @@ from relevo.profiles.state import ProfileRules
 from relevo.recs.forgetting import forget_in_stored_models
 from relevo.recs.live import LiveBundles
 from relevo.recs.service import Recommendations
+from relevo.recs.strategies import STRATEGIES
 from relevo.recs.trending import AudienceTrending
 from relevo.rules.live import LiveRules
 from relevo.settings import Settings
@@ -29,6 +31,7 @@ from relevo.storage.audience_store import AudienceStore
 from relevo.storage.catalog_store import CatalogStore
 from relevo.storage.database import Database
 from relevo.storage.erasure_store import Erased, ErasureStore
+from relevo.storage.experience_store import ExperienceStore
 from relevo.storage.ingest_store import IngestStore
 from relevo.storage.interaction_store import InteractionStore
 from relevo.storage.model_store import ModelStore
@@ -57,6 +60,20 @@ def rate_limits(settings: Settings) -> RateLimits:
     )
 
 
+class AudienceDependents:
+    """relevo.audiences.records.Dependents: what refuses an audience's deletion."""
+
+    def __init__(self, rules: RuleStore, experiences: Experiences) -> None:
+        self.rules = rules
+        self.experiences = experiences
+
+    def using_audience(self, workspace_id: int, audience_id: str) -> dict[str, list[str]]:
+        return {
+            "rules": self.rules.rules_using_audience(workspace_id, audience_id),
+            "experiences": self.experiences.experiences_using_audience(workspace_id, audience_id),
+        }
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -80,6 +97,7 @@ class Services:
     audience_job: AudienceJob  # Entered/Exited and webhooks, in the lease holder
     audiences: Audiences
     scores: ScoreStore  # each customer's segment, propensity and value (relevo.scores)
+    experiences: Experiences  # placements and the experiences that fill them
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -97,9 +115,9 @@ class Services:
         lifecycle = LifecycleThresholds(settings.lapsed_after_days)
         audience_store = AudienceStore(db)
         scores = ScoreStore(db)
-        audiences = Audiences(
-            audience_store, rules, lifecycle, dependents=merchandising, scores=scores
-        )
+        audiences = Audiences(audience_store, rules, lifecycle, scores=scores)
+        experiences = Experiences(ExperienceStore(db), audiences, STRATEGIES)
+        audiences.dependents = AudienceDependents(merchandising, experiences)
         # Rule and catalog changes reach every worker within about a second.
         live_rules = LiveRules(merchandising, catalog, min(1.0, settings.models_check_seconds))
         return cls(
@@ -138,6 +156,7 @@ class Services:
             ),
             audiences=audiences,
             scores=scores,
+            experiences=experiences,
         )
 
     def erase(self, workspace_id: int, identity: Identity, suppress: bool = False) -> Erased:

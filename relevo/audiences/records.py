@@ -113,7 +113,10 @@ class MembershipSource(Protocol):
 
 
 class Dependents(Protocol):
-    """What uses an audience (merchandising rules today; experiences later): deleting an
-    audience with dependents is refused with their list."""
+    """What uses an audience (merchandising rules, experiences): deleting an audience with
+    dependents is refused with their list."""
 
-    def rules_using_audience(self, workspace_id: int, audience_id: str) -> list[str]: ...
+    def using_audience(self, workspace_id: int, audience_id: str) -> dict[str, list[str]]:
+        """Per kind ("rules", "experiences"), the ids of what uses it (kinds with none left
+        out)."""
+        ...

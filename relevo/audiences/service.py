@@ -40,6 +40,7 @@ from relevo.runtime import collections_paused
 
 MAX_PAGE = 1000
 SAMPLE = 10
+_DEPENDENT_NAMES = {"rules": "merchandising rule(s)", "experiences": "experience(s)"}
 
 
 def new_webhook_secret() -> str:
@@ -88,8 +89,8 @@ def reads_interests(condition: Condition) -> bool:
 class NoDependents:
     """Until something uses audiences, nothing depends on one."""
 
-    def rules_using_audience(self, workspace_id: int, audience_id: str) -> list[str]:
-        return []
+    def using_audience(self, workspace_id: int, audience_id: str) -> dict[str, list[str]]:
+        return {}
 
 
 class Audiences:
@@ -203,12 +204,16 @@ class Audiences:
     def delete(self, workspace_id: int, audience_id: str) -> None:
         if any(a.id == audience_id for a in self.builtins):
             raise RelevoError(f"{audience_id!r} is a built-in audience: it cannot be deleted")
-        rules = self.dependents.rules_using_audience(workspace_id, audience_id)
-        if rules:
+        using = self.dependents.using_audience(workspace_id, audience_id)
+        dependents = {kind: ids for kind, ids in using.items() if ids}
+        if dependents:
+            listed = "; ".join(
+                f"{len(ids)} {_DEPENDENT_NAMES.get(kind, kind)}: {', '.join(ids)}"
+                for kind, ids in dependents.items()
+            )
             raise AudienceInUse(
-                f"audience {audience_id!r} is used by {len(rules)} merchandising rule(s): "
-                f"{', '.join(rules)}; change or delete them first",
-                dependents={"rules": rules},
+                f"audience {audience_id!r} is used by {listed}; change or delete them first",
+                dependents=dependents,
             )
         if not self.store.delete(workspace_id, audience_id):
             raise NotFound(f"no audience has id {audience_id!r} in this workspace")
