@@ -16,8 +16,8 @@ from functools import cache
 from pathlib import Path
 
 FOLDER = Path(__file__).parent
-# Concatenated in this order; a later part (the decisions) goes beside these.
-PARTS = ("relevo.js",)
+# Concatenated in this order: decide.js registers itself with the client relevo.js made.
+PARTS = ("relevo.js", "decide.js")
 _BLOCK_COMMENT = re.compile(r"/\*.*?\*/\s*", re.DOTALL)
 
 

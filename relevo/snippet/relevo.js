@@ -401,13 +401,15 @@
     constructor(w) {
       this.w = w;
       this.pending = [];
+      this.parts = {};
     }
     load(writeKey, options) {
       if (this.transport) return;
       options = options || {};
       const w = this.w;
       const storage = safeStorage(w);
-      const host = (options.host || '').replace(/\/$/, '');
+      const host = (this.host = (options.host || '').replace(/\/$/, ''));
+      this.options = options;
       this.identity = new Identity(w, storage, options);
       this.queue = new Queue(storage, options.queueLimit);
       this.transport = new Transport(w, this.queue, writeKey, host + '/v1/batch');
@@ -424,6 +426,13 @@
       if (options.autotrack !== false) new AutoTrack(w, this).start();
       this.transport.schedule(0); // what earlier pages left in the queue
       this.pending.splice(0).forEach((call) => this[call[0]].apply(this, call.slice(1)));
+      Object.keys(this.parts).forEach((name) => this.parts[name](this, lib));
+    }
+    // A later part of the snippet (decide.js), started at load, after the page view; once.
+    use(name, part) {
+      if (this.parts[name]) return;
+      this.parts[name] = part;
+      if (this.transport) part(this, lib);
     }
     send(fields) {
       if (!this.transport) {
@@ -459,11 +468,17 @@
       options = options || {};
       const proofs = {};
       ['identityToken', 'userHash'].forEach((key) => options[key] && (proofs[key] = options[key]));
+      // Decisions ask with it too (decide.js), for this page.
+      if (options.identityToken) this.identityToken = options.identityToken;
       if (userId) {
         this.identity.userId = String(userId);
         this.identity.save();
       }
       this.send({ type: 'identify', userId: userId ? String(userId) : undefined, traits: traits || {}, proofs: Object.keys(proofs).length ? proofs : undefined });
+    }
+    // The cart's products ({product_id, price, quantity}), for the decisions of this page.
+    cart(products) {
+      this.cartProducts = products;
     }
     anonymousId() {
       return this.identity ? this.identity.anonymousId : null;
@@ -486,5 +501,6 @@
     if (key) client.load(key, { host: script.getAttribute('data-host') || new URL(script.src, w.location.href).origin });
   }
 
-  return { VERSION, uuid4, shouldRetry, backoffDelay, Queue, Transport, campaignFrom, withoutParam, pageFacts, buildContext, makeMessage, fromGa4, dataLayerEvent, productFromAttributes, start };
+  const lib = { VERSION, uuid4, shouldRetry, backoffDelay, Queue, Transport, campaignFrom, withoutParam, pageFacts, buildContext, makeMessage, fromGa4, dataLayerEvent, productFromAttributes, start };
+  return lib;
 });
