@@ -50,6 +50,12 @@ SYSTEM_EVENTS = frozenset(
         "Recommendation Clicked",
         "Audience Entered",
         "Audience Exited",
+        "Experience Viewed",
+        "Experience Impression",
+        "Experience Clicked",
+        "Experience Dismissed",
+        "Experience Submitted",
+        "Experience Converted",
     }
 )
 DAY_MS = 86_400_000
