@@ -89,6 +89,11 @@ def test_relevo_js_is_served_versioned_and_cacheable(client: TestClient) -> None
     assert "content-encoding" not in plain.headers and plain.content == served.body
 
 
+def test_the_whole_snippet_stays_within_its_gzipped_budget() -> None:
+    # Issue 11: collection and decisions together, as served, at most 10 kB gzipped.
+    assert len(snippet().gzipped) <= 10_000
+
+
 def test_the_snippets_text_plain_request_is_accepted(api: Api) -> None:
     response = _snippet_request(api, "plain-visitor", None)
     assert response.status_code == 200, response.text
