@@ -1,0 +1,51 @@
+"""Where a visitor's exposure counters are kept (relevo.storage.exposure_store implements it).
+
+A visitor is counted under their profile once Relevo knows one, and under a hash of the
+identity the decision was for before that (a first visit: the exposure event itself makes the
+profile); both keys are read and added up, so the count never restarts when the profile
+appears. Keys hold no personal data in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from relevo.decide.frequency import ExposureCounts
+from relevo.identity.identities import Identity
+
+
+class ExposureSource(Protocol):
+    def counts(
+        self, workspace_id: int, visitors: Sequence[str]
+    ) -> dict[str, list[ExposureCounts]]: ...
+
+    def record(
+        self,
+        workspace_id: int,
+        visitor: str,
+        experience_ids: Iterable[str],
+        now_ms: int,
+        day: int,
+        session_key: int,
+    ) -> None: ...
+
+    def refused(
+        self, workspace_id: int, refusals: Sequence[tuple[str, str]], now_ms: int
+    ) -> None: ...
+
+    def refusals(self, workspace_id: int) -> list[tuple[str, str, int, int]]: ...
+
+
+def identity_key(identity: Identity) -> str:
+    digest = hashlib.sha256(f"{identity[0]}:{identity[1]}".encode()).hexdigest()
+    return f"i:{digest[:40]}"
+
+
+def visitor_keys(identity: Identity, profile_id: int | None) -> list[str]:
+    """The keys to read, the one to write first."""
+    keys = [identity_key(identity)]
+    if profile_id is not None:
+        keys.insert(0, f"p:{profile_id}")
+    return keys

@@ -1,0 +1,402 @@
+"""One decision end to end (``POST /v1/decide``): the placements asked for, the visitor read
+once for all of them, each placement filled (relevo.decide.engine), a signed token per
+placement, the exposures recorded, the failures kept for an admin, and with ``debug`` why each
+experience won or lost.
+
+The visitor is read once: their traits, computed state and scores in one (awaited) read, their
+audiences judged once on the document conditions see (with the request's context), their
+exposure counters in one read when an experience has caps, and their recent product events in
+one read shared by every recommendation block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from relevo.audiences.behaviour import behaviour_answer
+from relevo.audiences.context import request_context
+from relevo.audiences.model import memberships
+from relevo.audiences.service import Audiences
+from relevo.decide import frequency
+from relevo.decide.blocks import BlockRequest, Blocks
+from relevo.decide.eligibility import Judged, VisitorState, caps_of, judge
+from relevo.decide.engine import EXPERIENCE, Engine, Failure, Filled, PlacementPlan
+from relevo.decide.exposures import ExposureSource, visitor_keys
+from relevo.decide.messages import EXPERIENCE_VIEWED, message_id, system_message
+from relevo.decide.tokens import DecisionClaims, sign, visitor_hash
+from relevo.errors import RelevoError
+from relevo.experiences.service import Experiences, LiveExperience
+from relevo.identity.identities import Identity
+from relevo.tracking.jobs import IngestJob, StoredBatch
+from relevo.tracking.messages import TrackedMessage
+
+log = logging.getLogger(__name__)
+
+MAX_PLACEMENTS = 20
+
+
+class EventWriter(Protocol):
+    """relevo.tracking.writer.IngestWriter: durable, group-committed."""
+
+    async def submit(self, job: IngestJob) -> StoredBatch: ...
+
+
+@dataclass(frozen=True)
+class DecideRequest:
+    workspace_id: int
+    identity: Identity  # the decision's visitor: tokens, variants and exposures name it
+    lookups: tuple[Identity, ...]  # how to find their profile, strongest proof first
+    channel: str
+    context: dict[str, Any]
+    placements: tuple[str, ...]
+    debug: bool = False
+    browser: bool = False
+    problems: tuple[dict[str, Any], ...] = ()  # e.g. an identity token that proved nothing
+
+
+@dataclass
+class Decision:
+    decision_id: str
+    placements: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    debug: dict[str, Any] | None = None
+
+    def view(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "decision_id": self.decision_id,
+            "placements": self.placements,
+            "errors": self.errors,
+        }
+        if self.debug is not None:
+            answer["debug"] = self.debug
+        return answer
+
+
+def new_decision_id() -> str:
+    return f"dec_{uuid.uuid4().hex}"
+
+
+def _primitive(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _cart_ids(context: dict[str, Any]) -> tuple[str, ...]:
+    cart = context.get("cart") or {}
+    items = cart.get("items") if isinstance(cart, dict) else None
+    ids = [
+        str(item.get("product_id"))
+        for item in items or []
+        if isinstance(item, dict) and _primitive(item.get("product_id"))
+    ]
+    return tuple(dict.fromkeys(i[:255] for i in ids if i))[:500]
+
+
+def _product_id(context: dict[str, Any]) -> str | None:
+    product = context.get("product")
+    if isinstance(product, dict) and _primitive(product.get("product_id")):
+        return str(product["product_id"])[:255] or None
+    return None
+
+
+class Decider:
+    def __init__(
+        self,
+        experiences: Experiences,
+        audiences: Audiences,
+        blocks: Blocks,
+        exposures: ExposureSource,
+        writer: EventWriter,
+        token_key: Callable[[int], bytes],
+    ) -> None:
+        self.experiences = experiences
+        self.audiences = audiences
+        self.blocks = blocks
+        self.exposures = exposures
+        self.writer = writer
+        self.token_key = token_key
+        self.engine = Engine(blocks)
+
+    # -- the visitor ---------------------------------------------------------------------------
+    async def _person(
+        self, request: DecideRequest
+    ) -> tuple[Identity | None, tuple[Any, dict[str, Any] | None] | None]:
+        for lookup in request.lookups:
+            found = await self.audiences.store.person_awaited(request.workspace_id, *lookup)
+            if found is not None:
+                return lookup, found
+        return None, None
+
+    async def _visitor(
+        self, request: DecideRequest, now_ms: int, capped: Sequence[str]
+    ) -> tuple[VisitorState, Identity | None, list[str]]:
+        matched, found = await self._person(request)
+        context = request_context(request.context, now_ms)
+        if found is not None:
+            person, scores = found
+            profile_id, traits, computed = person.profile_id, person.traits, person.computed
+        else:
+            profile_id, traits, computed, scores = None, {}, {}, None
+        audiences = self.audiences
+        timeout = audiences.rules.session_timeout_ms
+        document = audiences.document(traits, computed, now_ms, context, scores)
+        judged = memberships(
+            audiences.all(request.workspace_id), document, computed, now_ms, timeout
+        )
+        keys = visitor_keys(request.identity, profile_id)
+        rows = (
+            await asyncio.to_thread(self.exposures.counts, request.workspace_id, keys)
+            if capped
+            else {}
+        )
+        session = frequency.current_session(
+            computed, [r for found_rows in rows.values() for r in found_rows], now_ms, timeout
+        )
+        visitor = VisitorState(
+            identity=request.identity,
+            profile_id=profile_id,
+            document=document,
+            computed=computed,
+            memberships={m.audience.id: m for m in judged},
+            answers={"$event": behaviour_answer(computed, now_ms, timeout)},
+            now_ms=now_ms,
+            session_key=session,
+            exposures={e: frequency.seen(r, session, now_ms) for e, r in rows.items()},
+        )
+        return visitor, matched, keys
+
+    # -- the decision --------------------------------------------------------------------------
+    async def decide(self, request: DecideRequest, now_ms: int) -> Decision:
+        decision = Decision(new_decision_id(), errors=list(request.problems))
+        live = self.experiences.live(request.workspace_id)
+        wanted: list[tuple[Any, list[LiveExperience]]] = []
+        for placement_id in dict.fromkeys(request.placements):
+            placement = live.placements.get(placement_id)
+            if placement is None:
+                decision.errors.append(
+                    {"placement": placement_id, "code": "unknown_placement",
+                     "message": f"no placement {placement_id[:100]!r} in this workspace "
+                     "(GET /v1/placements lists them)"}
+                )  # fmt: skip
+                continue
+            if placement.channel != request.channel:
+                decision.errors.append(
+                    {"placement": placement_id, "code": "wrong_channel",
+                     "message": f"placement {placement_id!r} is for channel "
+                     f"{placement.channel!r}, not {request.channel!r}"}
+                )  # fmt: skip
+                continue
+            wanted.append((placement, live.by_placement.get(placement_id, [])))
+        capped = [
+            e.experience.id for _, found in wanted for e in found if caps_of(e.experience).any
+        ]
+        visitor, matched, keys = await self._visitor(request, now_ms, capped)
+        plans = []
+        for placement, found in wanted:
+            judged = [judge(e, visitor) for e in found]
+            eligible = iter([j for j in judged if j.eligible])
+            plans.append(PlacementPlan(placement, judged, eligible))
+        needs_signals = any(
+            p.placement.recommendations is not None
+            or any(
+                v.recommendations is not None or v.interactive is not None
+                for j in p.judged
+                if j.eligible
+                for v in j.experience.variants
+            )
+            for p in plans
+        )
+        signals_identity = matched or request.identity
+        blocks = BlockRequest(
+            request.workspace_id,
+            signals_identity,
+            _product_id(visitor.document.get("context") or {}),
+            _cart_ids(visitor.document.get("context") or {}),
+            now_ms,
+            request.browser,
+            self.blocks.signals(request.workspace_id, signals_identity) if needs_signals else None,
+            visitor.audience_ids,
+        )
+        failures, problems = self.engine.fill(
+            plans, visitor, blocks, visitor.document.get("context") or {}
+        )
+        decision.errors += problems
+        key = self.token_key(request.workspace_id)
+        visitor_id = visitor_hash(key, request.identity)
+        for plan in plans:
+            assert plan.filled is not None
+            decision.placements[plan.placement.id] = self._view(
+                plan.filled, request, decision.decision_id, key, visitor_id, now_ms
+            )
+        await self._record(request, decision, plans, failures, keys, visitor, now_ms)
+        if request.debug:
+            decision.debug = self._debug(visitor, plans)
+        return decision
+
+    def _view(
+        self,
+        filled: Filled,
+        request: DecideRequest,
+        decision_id: str,
+        key: bytes,
+        visitor_id: str,
+        now_ms: int,
+    ) -> dict[str, Any]:
+        placement, experience, variant = filled.placement, filled.experience, filled.variant
+        claims = DecisionClaims(
+            request.workspace_id,
+            decision_id,
+            placement.id,
+            experience.id if experience else None,
+            variant.id if variant else None,
+            visitor_id,
+            now_ms // 1000,
+        )
+        named = None if experience is None else {"id": experience.id, "name": experience.name}
+        return {
+            "placement": placement.id,
+            "kind": placement.kind,
+            "selector": placement.selector,
+            "mode": placement.mode,
+            "source": filled.source,
+            "experience": named,
+            "variant": variant.id if variant else None,
+            "label": experience.label if experience else None,
+            "trigger": None if filled.trigger is None else filled.trigger.model_dump(mode="json"),
+            "content": filled.content,
+            "html": filled.html,
+            "recommendations": filled.recommendations,
+            "interactive": None
+            if variant is None or variant.interactive is None
+            else variant.interactive.model_dump(mode="json"),
+            "token": sign(key, claims),
+        }  # fmt: skip
+
+    # -- what a decision records ---------------------------------------------------------------
+    async def _record(
+        self,
+        request: DecideRequest,
+        decision: Decision,
+        plans: Sequence[PlacementPlan],
+        failures: Sequence[Failure],
+        keys: Sequence[str],
+        visitor: VisitorState,
+        now_ms: int,
+    ) -> None:
+        """Exposures (as system events, durable before the answer) and the caps' counters;
+        the failures, for GET /v1/experiences/{id}/errors. None of it fails the decision."""
+        shown = [p.filled for p in plans if p.filled is not None and p.filled.source == EXPERIENCE]
+        messages: list[TrackedMessage] = []
+        for filled in shown:
+            assert filled.experience is not None and filled.variant is not None
+            properties = {
+                "decision_id": decision.decision_id,
+                "placement": filled.placement.id,
+                "experience_id": filled.experience.id,
+                "variant_id": filled.variant.id,
+                "channel": request.channel,
+            }
+            messages.append(
+                system_message(
+                    request.identity,
+                    EXPERIENCE_VIEWED,
+                    message_id(decision.decision_id, filled.placement.id),
+                    properties,
+                    now_ms,
+                )
+            )
+        # An experience armed by a browser trigger is counted when its impression comes.
+        counted = [
+            f.experience.id
+            for f in shown
+            if f.experience is not None and f.trigger is None and caps_of(f.experience).any
+        ]
+        try:
+            if messages:
+                await self.writer.submit(IngestJob(request.workspace_id, messages, []))
+            if counted:
+                await asyncio.to_thread(
+                    self.exposures.record,
+                    request.workspace_id,
+                    keys[0],
+                    counted,
+                    now_ms,
+                    frequency.today(now_ms),
+                    visitor.session_key,
+                )
+        except RelevoError as error:
+            log.warning("exposures of %s not recorded: %s", decision.decision_id, error.message)
+            decision.errors.append(
+                {"placement": None, "code": "exposures_not_recorded", "message": error.message}
+            )
+        for failure in failures:
+            try:
+                await asyncio.to_thread(
+                    self.experiences.record_error,
+                    request.workspace_id,
+                    failure.experience_id,
+                    failure.variant_id,
+                    failure.placement_id,
+                    failure.code,
+                    failure.message,
+                )
+            except Exception:
+                log.exception("recording a failure of experience %s", failure.experience_id)
+
+    # -- debug ---------------------------------------------------------------------------------
+    def _debug(self, visitor: VisitorState, plans: Sequence[PlacementPlan]) -> dict[str, Any]:
+        placements: dict[str, Any] = {}
+        for plan in plans:
+            filled = plan.filled
+            assert filled is not None
+            winner = filled.experience.id if filled.experience is not None else None
+            failed = {j.experience.id: code for j, code in plan.tried}
+            placements[plan.placement.id] = {
+                "source": filled.source,
+                "experience": winner,
+                "experiences": [
+                    self._why(j, winner, failed) for j in plan.judged
+                ],
+                "triggers": [
+                    {"experience": j.experience.id, "type": j.experience.trigger.type,
+                     "fired": j.trigger.fired, "browser": j.trigger.browser, "why": j.trigger.why}
+                    for j in plan.judged
+                    if j.trigger is not None and j.experience.trigger is not None
+                ],
+                "recommendations": None if filled.block is None else filled.block.debug(),
+            }  # fmt: skip
+        return {
+            "visitor": {
+                "profile_id": visitor.profile_id,
+                "identity": visitor.identity[0],
+                "session": visitor.session_key,
+            },
+            "audiences": [
+                {"id": m.audience.id, "why": m.why}
+                for m in visitor.memberships.values()
+                if m.matched
+            ],
+            "placements": placements,
+        }
+
+    @staticmethod
+    def _why(judged: Judged, winner: str | None, failed: dict[str, str]) -> dict[str, Any]:
+        experience = judged.experience
+        found: dict[str, Any] = {"id": experience.id, "priority": experience.priority}
+        failed_check = judged.failed
+        if experience.id == winner:
+            found.update(outcome="chosen", why="the highest-priority eligible experience")
+        elif failed_check is not None:
+            found.update(outcome="not_eligible", check=failed_check.name, why=failed_check.why)
+        elif experience.id in failed:
+            found.update(outcome="failed", why=failed[experience.id])
+        elif winner is not None:
+            found.update(outcome="lower_priority", why=f"{winner!r} is eligible and comes first")
+        else:
+            found.update(outcome="lower_priority", why="not reached")
+        found["checks"] = [c.view() for c in judged.checks]
+        return found

@@ -1,0 +1,122 @@
+"""Exposure counters (how often each experience was shown to a visitor, for frequency caps) and
+the counts of refused decision tokens. Each exposure is one upsert that adds to the counters in
+the database (``count = count + 1``), so concurrent decisions never lose one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import case, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from relevo.decide.frequency import ExposureCounts
+from relevo.storage import schema as t
+from relevo.storage.database import Database
+
+
+class ExposureStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _insert(self, table: Any) -> Any:
+        return (sqlite.insert if self.db.is_sqlite else postgresql.insert)(table)
+
+    def counts(self, workspace_id: int, visitors: Sequence[str]) -> dict[str, list[ExposureCounts]]:
+        """Every counter row of these visitor keys, by experience id."""
+        if not visitors:
+            return {}
+        c = t.experience_exposures.c
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(
+                    c.experience_id, c.lifetime, c.first_at, c.last_at, c.day, c.day_count,
+                    c.session_key, c.session_count,
+                ).where(c.workspace_id == workspace_id, c.visitor.in_(list(visitors)))
+            ).all()  # fmt: skip
+        found: dict[str, list[ExposureCounts]] = {}
+        for row in rows:
+            found.setdefault(row[0], []).append(ExposureCounts(*row[1:]))
+        return found
+
+    def record(
+        self,
+        workspace_id: int,
+        visitor: str,
+        experience_ids: Iterable[str],
+        now_ms: int,
+        day: int,
+        session_key: int,
+    ) -> None:
+        """One exposure of each experience to the visitor, now, in that day and session."""
+        ids = sorted(set(experience_ids))
+        if not ids:
+            return
+        table = t.experience_exposures
+        insert = self._insert(table)
+        c = table.c
+        statement = insert.on_conflict_do_update(
+            index_elements=["workspace_id", "visitor", "experience_id"],
+            set_={
+                "lifetime": c.lifetime + 1,
+                "last_at": now_ms,
+                "day_count": case((c.day == day, c.day_count + 1), else_=1),
+                "day": day,
+                "session_count": case((c.session_key == session_key, c.session_count + 1), else_=1),
+                "session_key": session_key,
+            },
+        )
+        rows = [
+            {
+                "workspace_id": workspace_id,
+                "visitor": visitor,
+                "experience_id": experience_id,
+                "lifetime": 1,
+                "first_at": now_ms,
+                "last_at": now_ms,
+                "day": day,
+                "day_count": 1,
+                "session_key": session_key,
+                "session_count": 1,
+            }
+            for experience_id in ids
+        ]
+        with self.db.write() as conn:
+            conn.execute(statement, rows)
+
+    def refused(self, workspace_id: int, refusals: Sequence[tuple[str, str]], now_ms: int) -> None:
+        """Count refused tokens: (experience id or '' when none could be read, reason)."""
+        if not refusals:
+            return
+        by_key: dict[tuple[str, str], int] = {}
+        for experience_id, reason in refusals:
+            key = (experience_id[:64], reason[:32])
+            by_key[key] = by_key.get(key, 0) + 1
+        table = t.decision_refusals
+        c = table.c
+        with self.db.write() as conn:
+            for (experience_id, reason), count in sorted(by_key.items()):
+                insert = self._insert(table)
+                conn.execute(
+                    insert.values(
+                        workspace_id=workspace_id,
+                        experience_id=experience_id,
+                        reason=reason,
+                        count=count,
+                        last_at=now_ms,
+                    ).on_conflict_do_update(
+                        index_elements=["workspace_id", "experience_id", "reason"],
+                        set_={"count": c.count + count, "last_at": now_ms},
+                    )
+                )
+
+    def refusals(self, workspace_id: int) -> list[tuple[str, str, int, int]]:
+        """(experience id or '', reason, count, last time) of the workspace's refused tokens."""
+        c = t.decision_refusals.c
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(c.experience_id, c.reason, c.count, c.last_at)
+                .where(c.workspace_id == workspace_id)
+                .order_by(c.experience_id, c.reason)
+            ).all()
+        return [(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
