@@ -6,13 +6,17 @@ import hashlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from relevo.api.ratelimit import RateLimits
 from relevo.audiences.job import AudienceJob, AudienceJobThread
 from relevo.audiences.service import Audiences
 from relevo.audiences.webhook_urls import WebhookSender
+from relevo.decide.blocks import Blocks
+from relevo.decide.feedback import Feedback
+from relevo.decide.service import Decider
+from relevo.decide.tokens import token_key
 from relevo.experiences.service import Experiences
 from relevo.identity.identities import Identity
 from relevo.profiles.lifecycle import LifecycleThresholds
@@ -32,6 +36,7 @@ from relevo.storage.catalog_store import CatalogStore
 from relevo.storage.database import Database
 from relevo.storage.erasure_store import Erased, ErasureStore
 from relevo.storage.experience_store import ExperienceStore
+from relevo.storage.exposure_store import ExposureStore
 from relevo.storage.ingest_store import IngestStore
 from relevo.storage.interaction_store import InteractionStore
 from relevo.storage.model_store import ModelStore
@@ -98,6 +103,21 @@ class Services:
     audiences: Audiences
     scores: ScoreStore  # each customer's segment, propensity and value (relevo.scores)
     experiences: Experiences  # placements and the experiences that fill them
+    # POST /v1/decide and its feedback (relevo.decide), made from the above in __post_init__.
+    exposures: ExposureStore = field(init=False)
+    decider: Decider = field(init=False)
+    decision_feedback: Feedback = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.exposures = ExposureStore(self.db)
+        blocks = Blocks(self.recommendations, self.catalog, self.account_terms)
+
+        def key(workspace_id: int) -> bytes:
+            return token_key(self.workspaces.trust_keys(workspace_id).link_secret)
+
+        parts = (self.experiences, self.audiences, blocks, self.exposures, self.writer, key)
+        self.decider = Decider(*parts)
+        self.decision_feedback = Feedback(*parts)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
