@@ -19,6 +19,7 @@ from relevo.api.routes import (
     accounts,
     audiences,
     catalog,
+    decide,
     experiences,
     health,
     identity_links,
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(segments.router)
     app.include_router(experiences.placements_router)
     app.include_router(experiences.router)
+    app.include_router(decide.router)
     app.include_router(snippet.router)
     app.include_router(health.router)
     return app
