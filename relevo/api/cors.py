@@ -30,7 +30,9 @@ from relevo.workspaces.origins import origin_allowed
 
 # The routes a browser key may call: only these answer a preflight.
 BROWSER_PATHS = re.compile(
-    r"^/v1/(?:batch|{}|recommendations(?:/[^/]+/feedback)?)$".format("|".join(MESSAGE_TYPES))
+    r"^/v1/(?:batch|{}|recommendations(?:/[^/]+/feedback)?|decide(?:/events)?)$".format(
+        "|".join(MESSAGE_TYPES)
+    )
 )
 _STATE_KEY = "cors_origin"
 _PREFLIGHT_SECONDS = "600"
