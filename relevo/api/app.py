@@ -28,6 +28,7 @@ from relevo.api.routes import (
     rules,
     segments,
     snippet,
+    storefront,
     tracking,
 )
 from relevo.api.storable_params import StorableParameters
@@ -165,5 +166,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(experiences.router)
     app.include_router(decide.router)
     app.include_router(snippet.router)
+    app.include_router(storefront.router)  # the demo shop's pages (/demo), not in the schema
     app.include_router(health.router)
     return app
