@@ -352,19 +352,23 @@
           (entries) => {
             const entry = entries[entries.length - 1];
             clearTimeout(timer);
-            if (entry.intersectionRatio >= 0.5)
+            // Half of it, or half the viewport for a block taller than two viewports.
+            if (entry.intersectionRatio >= 0.5 || entry.intersectionRect.height * 2 >= (entry.rootBounds || {}).height)
               timer = setTimeout(() => {
+                // Not for an overlay closed within the second.
+                if (!el.isConnected) return;
                 seen.disconnect();
                 report(d, 'impression');
               }, 1000);
           },
-          { threshold: 0.5 },
+          { threshold: [0, 0.25, 0.5] },
         );
         seen.observe(el);
       }
       el.addEventListener('click', (e) => {
         const target = e.target.closest('a[href],button');
-        if (!target || target.closest('.relevo-close,.relevo-form,.relevo-choices')) return;
+        // Not the forms' own buttons (a quiz's answer is gone from the page when it gets here).
+        if (!target || !el.contains(target) || target.closest('.relevo-close,.relevo-form,.relevo-choices')) return;
         const product = target.closest('[data-relevo-product]');
         report(d, 'click', product ? { product_id: product.getAttribute('data-relevo-product') } : { href: target.href || undefined });
       });
