@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -315,11 +315,12 @@ class Decider:
             for f in shown
             if f.experience is not None and f.trigger is None and caps_of(f.experience).any
         ]
-        try:
-            if messages:
-                await self.writer.submit(IngestJob(request.workspace_id, messages, []))
-            if counted:
-                await asyncio.to_thread(
+        writes: list[Awaitable[object]] = []
+        if messages:
+            writes.append(self.writer.submit(IngestJob(request.workspace_id, messages, [])))
+        if counted:
+            writes.append(
+                asyncio.to_thread(
                     self.exposures.record,
                     request.workspace_id,
                     keys[0],
@@ -328,11 +329,17 @@ class Decider:
                     frequency.today(now_ms),
                     visitor.session_key,
                 )
-        except RelevoError as error:
-            log.warning("exposures of %s not recorded: %s", decision.decision_id, error.message)
-            decision.errors.append(
-                {"placement": None, "code": "exposures_not_recorded", "message": error.message}
             )
+        # Both at once: each waits for its own commit, neither for the other's.
+        for outcome in await asyncio.gather(*writes, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, Exception):
+                    raise outcome
+                message = outcome.message if isinstance(outcome, RelevoError) else str(outcome)
+                log.warning("exposures of %s not recorded: %s", decision.decision_id, message)
+                decision.errors.append(
+                    {"placement": None, "code": "exposures_not_recorded", "message": message}
+                )
         for failure in failures:
             try:
                 await asyncio.to_thread(
