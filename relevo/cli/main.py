@@ -316,16 +316,20 @@ def demo(
         bool, typer.Option("--train/--no-train", help="Train the recommenders after loading")
     ] = True,
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    customers: Annotated[
+        int | None,
+        typer.Option(help="Only this many customers (and the storefront's own): a small demo"),
+    ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Load the demo shop (UCI Online Retail, CC BY 4.0), train its recommenders and start
-    Relevo."""
+    Relevo; the demo storefront is at /demo."""
     from relevo.cli.recs import train_workspace, trained_table
     from relevo.demo.loader import load_demo
 
     with services_for(database_url) as services:
         started = time.perf_counter()
-        keys = load_demo(services, progress_bar)
+        keys = load_demo(services, progress_bar, customers)
         typer.echo(f"demo shop loaded in {time.perf_counter() - started:.0f} s")
         if train_models:
             with progress_bar() as progress:
@@ -334,6 +338,7 @@ def demo(
     typer.echo("")
     print_keys(keys)
     base = f"http://127.0.0.1:{port}"
+    typer.echo(f"storefront: {base}/demo  (the demo shop; its top bar switches personas)")
     typer.echo(f"API docs:   {base}/docs")
     typer.echo(
         f"a profile: curl -H 'Authorization: Bearer {keys.secret_key}' "
