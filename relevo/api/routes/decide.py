@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from relevo.api.auth import SecretWorkspace, authenticate, require
 from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
-from relevo.api.segment_schema import error_responses
+from relevo.api.segment_schema import _inline_refs, error_responses
 from relevo.decide.feedback import MAX_EVENTS, FeedbackRequest, Reported
 from relevo.decide.service import MAX_PLACEMENTS, DecideRequest
 from relevo.decide.tokens import MAX_TOKEN_CHARS
@@ -91,6 +91,15 @@ class EventsIn(BaseModel):
     events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS)
 
 
+def _body(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """The request body as OpenAPI shows it: read by the route itself (a text/plain body
+    carrying the key is a page's simple request), so declared here."""
+    schema = _inline_refs(model.model_json_schema())
+    schema["x-relevo-max-bytes"] = MAX_BODY_BYTES
+    content = {"application/json": {"schema": schema}, "text/plain": {"schema": schema}}
+    return {"requestBody": {"required": True, "description": description, "content": content}}
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -144,6 +153,7 @@ def _visitor(
 @router.post(
     "",
     responses=_RESPONSES,
+    openapi_extra=_body(DecideIn, "The visitor, the request's context and the placements"),
     summary="Decide what fills each placement for one visitor, with signed tokens",
 )
 async def decide(request: Request, services: ServicesDep) -> JSON:
@@ -195,6 +205,7 @@ async def decide(request: Request, services: ServicesDep) -> JSON:
 @router.post(
     "/events",
     responses=_RESPONSES,
+    openapi_extra=_body(EventsIn, "The visitor and the events, each with its decision token"),
     summary="Report impressions, clicks, dismissals, submits and conversions of a decision",
 )
 async def events(request: Request, services: ServicesDep) -> JSON:
