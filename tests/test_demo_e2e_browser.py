@@ -138,9 +138,10 @@ def _become(demo: Demo, page: Any, persona: str) -> None:
     page.wait_for_function("window.relevo && window.relevo.anonymousId()")
 
 
-def _shot(page: Any, name: str) -> None:
+def _shot(page: Any, name: str, full_page: bool = True) -> None:
+    """An overlay is fixed to the viewport: its shot is the viewport's (full_page=False)."""
     page.wait_for_load_state("networkidle")
-    page.screenshot(path=str(SHOTS / f"demo-{name}.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / f"demo-{name}.png"), full_page=full_page)
 
 
 def _hero(page: Any) -> str:
@@ -154,6 +155,9 @@ def test_a_new_visitor_sees_the_first_order_offer_and_what_they_do_is_tracked(de
     assert "10% off your first order" in _hero(page)
     anonymous_id = page.evaluate("relevo.anonymousId()")
     _shot(page, "new-visitor-home")
+    page.set_viewport_size({"width": 390, "height": 844})
+    _shot(page, "new-visitor-home-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
     _open(demo, page, "/demo/category/kitchen", filled="email-signup")
     _shot(page, "new-visitor-category")
     _open(demo, page, "/demo/product/22423", filled="pdp-similar")
@@ -221,7 +225,7 @@ def test_exit_intent_shows_the_offer_overlay(demo: Demo) -> None:
         )
     modal = page.wait_for_selector(".relevo-modal", state="visible")
     assert "Before you go" in modal.inner_text() and "STAYAWHILE" in modal.inner_text()
-    _shot(page, "exit-intent-overlay")
+    _shot(page, "exit-intent-overlay", full_page=False)
 
 
 def test_the_newsletter_link_identifies_the_visitor(demo: Demo) -> None:
