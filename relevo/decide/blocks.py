@@ -43,7 +43,7 @@ class BlockRequest:
     now_ms: int
     browser: bool
     signals: Signals | None
-    audiences: frozenset[str]
+    audiences: frozenset[str] | None  # the visitor's, already judged (None: not yet)
 
 
 @dataclass

@@ -3,12 +3,15 @@
 A visitor is counted under their profile once Relevo knows one, and under a hash of the
 identity the decision was for before that (a first visit: the exposure event itself makes the
 profile); both keys are read and added up, so the count never restarts when the profile
-appears. Keys hold no personal data in clear.
+appears. The identity's key is keyed with the workspace's token key (relevo.decide.tokens):
+without it, no one can tell whose counters a row holds. Erasing a person deletes their
+profile's rows (``forget``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
@@ -38,14 +41,14 @@ class ExposureSource(Protocol):
     def refusals(self, workspace_id: int) -> list[tuple[str, str, int, int]]: ...
 
 
-def identity_key(identity: Identity) -> str:
-    digest = hashlib.sha256(f"{identity[0]}:{identity[1]}".encode()).hexdigest()
-    return f"i:{digest[:40]}"
+def identity_key(key: bytes, identity: Identity) -> str:
+    message = f"exposures:{identity[0]}:{identity[1]}".encode()
+    return f"i:{hmac.new(key, message, hashlib.sha256).hexdigest()[:40]}"
 
 
-def visitor_keys(identity: Identity, profile_id: int | None) -> list[str]:
+def visitor_keys(key: bytes, identity: Identity, profile_id: int | None) -> list[str]:
     """The keys to read, the one to write first."""
-    keys = [identity_key(identity)]
+    keys = [identity_key(key, identity)]
     if profile_id is not None:
         keys.insert(0, f"p:{profile_id}")
     return keys

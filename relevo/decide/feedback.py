@@ -271,7 +271,7 @@ class Feedback:
         found = await self.audiences.store.person_awaited(request.workspace_id, *request.identity)
         profile_id = None if found is None else found[0].profile_id
         computed = {} if found is None else found[0].computed
-        keys = visitor_keys(request.identity, profile_id)
+        keys = visitor_keys(self.token_key(request.workspace_id), request.identity, profile_id)
         rows = await asyncio.to_thread(self.exposures.counts, request.workspace_id, keys)
         timeout = self.audiences.rules.session_timeout_ms
         session = frequency.current_session(
@@ -300,7 +300,7 @@ class Feedback:
             now_ms,
             request.browser,
             self.blocks.signals(request.workspace_id, request.identity),
-            frozenset(),
+            None,  # the rules' audiences are judged by the recommendations themselves
         )
         try:
             block = self.blocks.answer(

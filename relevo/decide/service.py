@@ -147,7 +147,7 @@ class Decider:
         judged = memberships(
             audiences.all(request.workspace_id), document, computed, now_ms, timeout
         )
-        keys = visitor_keys(request.identity, profile_id)
+        keys = visitor_keys(self.token_key(request.workspace_id), request.identity, profile_id)
         rows = (
             await asyncio.to_thread(self.exposures.counts, request.workspace_id, keys)
             if capped

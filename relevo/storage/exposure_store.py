@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from relevo.decide.frequency import ExposureCounts
@@ -83,6 +83,21 @@ class ExposureStore:
         ]
         with self.db.write() as conn:
             conn.execute(statement, rows)
+
+    def forget(self, workspace_id: int, profile_ids: Sequence[int]) -> int:
+        """Erasure: the counters kept under these profiles."""
+        if not profile_ids:
+            return 0
+        c = t.experience_exposures.c
+        keys = [f"p:{p}" for p in profile_ids]
+        with self.db.write() as conn:
+            return int(
+                conn.execute(
+                    delete(t.experience_exposures).where(
+                        c.workspace_id == workspace_id, c.visitor.in_(keys)
+                    )
+                ).rowcount
+            )
 
     def refused(self, workspace_id: int, refusals: Sequence[tuple[str, str]], now_ms: int) -> None:
         """Count refused tokens: (experience id or '' when none could be read, reason)."""
