@@ -185,6 +185,10 @@ class Services:
         the person within ``models_check_seconds`` (``ErasureWatcher``)."""
         erased = self.erasures.erase(workspace_id, identity, suppress)
         if erased.profile_ids:
+            # The decisions' exposure counters under those profiles (relevo.decide.exposures).
+            erased.deleted["experience_exposures"] = self.exposures.forget(
+                workspace_id, erased.profile_ids
+            )
             self.recommendations.bundles.forget(workspace_id, erased.profile_ids)
             erased.models_rewritten = forget_in_stored_models(
                 self.models, workspace_id, erased.profile_ids
