@@ -380,3 +380,13 @@ def test_exposures_are_system_events_that_move_no_behaviour_counter(shop: Api) -
     decide(shop, anonymousId="quiet")
     timeline = shop.get("/v1/profiles/anonymous_id/quiet/events")["events"]
     assert len([e for e in timeline if e["event"] == "Experience Viewed"]) == 3
+
+
+def test_erasing_a_person_forgets_their_exposure_counters(shop: Api) -> None:
+    experience(shop, "once", frequency={"lifetime": 1})
+    shop.send("identify", userId="gone", traits={"first_name": "Gone"})
+    shop.settle()
+    assert hero(shop, identity={"kind": "user_id", "value": "gone"})["source"] == "experience"
+    assert hero(shop, identity={"kind": "user_id", "value": "gone"})["source"] == "default"
+    erased = shop.client.delete("/v1/profiles/user_id/gone", headers=shop.secret_auth).json()
+    assert erased["deleted"]["experience_exposures"] == 1
