@@ -35,6 +35,7 @@ SHOTS = Path("/tmp/shots")
 # by hand for the overlay's placement, which has no element in the page.
 SHOP_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Candle shop</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <script src="{relevo}/relevo.js"></script>
 <script>
   // A loaded test machine's first decision may take longer than the 500 ms a shop would give.
@@ -365,4 +366,29 @@ def test_a_slow_decision_leaves_the_defaults(
     tab.mouse.move(500, -20)
     assert tab.locator(".relevo-modal").count() == 0
     tab.screenshot(path=str(SHOTS / f"decide-{backend}-slow.png"))
+    assert errors == []
+
+
+def test_on_a_touch_screen_the_back_gesture_is_the_exit_intent(
+    shop: tuple[Shop, str], browser: Any, backend: str
+) -> None:
+    _, url = shop
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 760}, is_mobile=True, has_touch=True
+    )
+    tab = phone.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.add_init_script(WATCH_PAGE)
+    tab.goto(f"{url}/")
+    tab.wait_for_function("window.decideAnswers === 1")
+    tab.wait_for_selector("#hero .relevo-slot")
+    assert tab.locator(".relevo-modal").count() == 0
+    # Back: the entry the snippet added is left, the page stays, and the overlay shows.
+    tab.go_back(wait_until="commit")
+    tab.wait_for_selector(".relevo-modal")
+    assert tab.url == f"{url}/"
+    tab.screenshot(path=str(SHOTS / f"decide-{backend}-phone-overlay.png"))
+    tab.tap(".relevo-close")
+    assert tab.locator(".relevo-modal").count() == 0
     assert errors == []
