@@ -204,7 +204,23 @@ def test_a_returning_customer_sees_the_loyalty_offer_and_their_categories_first(
     assert top and top[0] == favourite
     assert "picked for you" in page.inner_text("#relevo-home-for-you").lower()
     _shot(page, "returning-customer-home")
+    # A category page in the order the for-you model puts it for them, not a stranger's.
+    _open(demo, page, "/demo/category/kitchen")
+    theirs = _grid(page)
+    _shot(page, "returning-customer-category")
+    stranger = demo.visitor()
+    _become(demo, stranger, "new")
+    _open(demo, stranger, "/demo/category/kitchen")
+    assert theirs != _grid(stranger)
     assert page.errors == []
+
+
+def _grid(page: Any) -> list[str]:
+    ids: list[str] = page.eval_on_selector_all(
+        "#category-grid [data-relevo-add-to-cart]",
+        "els => els.map(e => e.getAttribute('data-relevo-add-to-cart'))",
+    )
+    return ids
 
 
 def test_exit_intent_shows_the_offer_overlay(demo: Demo) -> None:
