@@ -47,6 +47,7 @@ from relevo.conditions.durations import parse_duration
 from relevo.conditions.regex import compile_pattern
 from relevo.errors import RelevoError
 from relevo.experiences.templates import compile_problem
+from relevo.profiles.state import BEHAVIOUR_DAYS, DAY_MS
 from relevo.rules.model import Schedule
 
 ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -171,9 +172,14 @@ class EventTrigger(_Strict):
     def _duration(cls, within: str) -> str:
         if within != "session":
             try:
-                parse_duration(within)
+                ms = parse_duration(within)
             except (ValueError, RelevoError) as error:
                 raise ValueError(str(error)) from None
+            # What the behaviour counters answer ($event): whole days, at most 400 of them.
+            if ms % DAY_MS or ms > BEHAVIOUR_DAYS * DAY_MS:
+                raise ValueError(
+                    f'whole days up to {BEHAVIOUR_DAYS}d ("7d", "2w") or "session", got {within!r}'
+                )
         return within
 
 
