@@ -390,3 +390,13 @@ def test_erasing_a_person_forgets_their_exposure_counters(shop: Api) -> None:
     assert hero(shop, identity={"kind": "user_id", "value": "gone"})["source"] == "default"
     erased = shop.client.delete("/v1/profiles/user_id/gone", headers=shop.secret_auth).json()
     assert erased["deleted"]["experience_exposures"] == 1
+
+
+def test_an_event_trigger_counts_whole_days_as_the_behaviour_counters_do(shop: Api) -> None:
+    for within in ("12h", "401d"):
+        trigger = {"type": "event", "name": "Paywall Viewed", "within": within}
+        variants = [{"id": "a", "content": {"a": 1}}]
+        body = {"id": "x", "placement": "home-hero", "variants": variants, "trigger": trigger}
+        response = post(shop, "/v1/experiences", body)
+        assert response.status_code == 400
+        assert "trigger.within: whole days" in response.json()["error"]["message"]
