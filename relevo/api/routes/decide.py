@@ -33,7 +33,7 @@ from relevo.storable import replace_unstorable
 from relevo.tracking.ingest import parse_json_object, read_body
 from relevo.workspaces.keys import KeyKind, Principal
 
-router = APIRouter(prefix="/v1/decide", tags=["decisions"])
+router = APIRouter(prefix="/v1/decide")
 
 MAX_BODY_BYTES = 64_000
 _RESPONSES = error_responses(
@@ -152,6 +152,7 @@ def _visitor(
 
 @router.post(
     "",
+    tags=["decisions"],
     responses=_RESPONSES,
     openapi_extra=_body(DecideIn, "The visitor, the request's context and the placements"),
     summary="Decide what fills each placement for one visitor, with signed tokens",
@@ -204,6 +205,7 @@ async def decide(request: Request, services: ServicesDep) -> JSON:
 
 @router.post(
     "/events",
+    tags=["decisions"],
     responses=_RESPONSES,
     openapi_extra=_body(EventsIn, "The visitor and the events, each with its decision token"),
     summary="Report impressions, clicks, dismissals, submits and conversions of a decision",
@@ -231,6 +233,7 @@ async def events(request: Request, services: ServicesDep) -> JSON:
 
 @router.get(
     "/refusals",
+    tags=["decision refusals"],
     responses=error_responses({401: "Missing or unknown secret key", 403: "Not the secret key"}),
     summary="Refused decision tokens, counted per experience and reason",
 )
