@@ -285,6 +285,27 @@ def test_quiz_answers_change_the_recommendations(demo: Demo) -> None:
         assert product["category"] == [category], product
 
 
+def test_a_visitor_who_says_they_buy_for_a_shop_is_invited_to_trade(demo: Demo) -> None:
+    page = demo.visitor()
+    _become(demo, page, "new")
+    page.wait_for_selector("#relevo-self-select .relevo-choices button")
+    page.click("#relevo-self-select button:text('My own shop (trade)')")
+    page.wait_for_selector("#relevo-self-select .relevo-thanks")
+    anonymous_id = page.evaluate("relevo.anonymousId()")
+    _wait_for(
+        lambda: (
+            demo.secret.get(f"/v1/profiles/anonymous_id/{anonymous_id}")
+            .json()
+            .get("preferences", {})
+            .get("persona")
+        ),
+        "the declared preference",
+    )
+    page.reload()
+    assert "Stock your shop at trade prices" in _hero(page)
+    _shot(page, "self-selected-shop-owner-home")
+
+
 def test_the_third_paywall_in_a_week_shows_the_faq_and_a_trial(demo: Demo) -> None:
     page = demo.visitor()
     _become(demo, page, "new")

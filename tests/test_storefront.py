@@ -78,7 +78,7 @@ def shop(client: TestClient, services: Services) -> Iterator[Shop]:
 def test_every_seeded_placement_and_experience_saves(shop: Shop) -> None:
     shipped = seeded_experiences()
     assert shop.seeded.placements == len(shipped["placements"]) == 14
-    assert shop.seeded.experiences == len(shipped["experiences"]) == 13
+    assert shop.seeded.experiences == len(shipped["experiences"]) == 14
     placements = shop.api.get("/v1/placements")
     experiences = shop.api.get("/v1/experiences")
     assert {p["id"] for p in _items(placements, "placements")} == {
