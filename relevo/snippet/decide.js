@@ -221,7 +221,7 @@
         if (content.cta && safeUrl(content.href || '', w.location.href)) box.append(h('a', { class: 'relevo-cta', href: content.href }, content.cta));
       }
       const interactive = d.interactive;
-      if (interactive) box.append(form(d, interactive, box));
+      if (interactive) box.append(form(d, interactive));
       // A template may list the products itself.
       else if (d.recommendations && !box.querySelector('[data-relevo-product]')) box.append(cards(d.recommendations));
       return box;
@@ -255,7 +255,7 @@
     }
 
     // E-mail capture, self-selection or a quiz; answered through POST /v1/decide/events (submit).
-    function form(d, i, box) {
+    function form(d, i) {
       const thanks = (el) => el.replaceWith(h('p', { class: 'relevo-thanks' }, i.thanks || 'Thank you!'));
       const submit = (properties) => report(d, 'submit', properties);
       if (i.kind === 'email_capture') {
@@ -287,7 +287,7 @@
           q
             ? ask(q.text, q.answers, (value) => next(quiz.answer(value)))
             : post('/v1/decide/events', { writeKey: feedback.writeKey, anonymousId: client.anonymousId(), events: [{ token: d.token, type: 'submit', properties: { answers: quiz.answers } }] }).then(
-                (answer) => el.replaceWith(answer && answer.recommendations ? cards(answer.recommendations) : h('p', { class: 'relevo-thanks' }, i.thanks || 'Thank you!')),
+                (answer) => (answer && answer.recommendations ? el.replaceWith(cards(answer.recommendations)) : thanks(el)),
                 () => thanks(el),
               );
         next(quiz.question());
