@@ -7,6 +7,7 @@ and persona go to /tmp/shots/demo-*.png (SHOTS to put them elsewhere)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -56,12 +57,20 @@ def _wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any
 @dataclass
 class Demo:
     url: str
+    write_key: str
     secret: httpx.Client
     browser: Any
 
     def visitor(self) -> Any:
-        """A new browser (its own cookies and storage): one person at the shop."""
+        """A new browser (its own cookies and storage): one person at the shop. The snippet
+        shows a decision only if it comes within its timeout (500 ms), else the page keeps its
+        defaults; on a test machine busy with other tests it may not, so the pages' snippet is
+        loaded with a longer one (a call queued before the script, which it replays first)."""
         context = self.browser.new_context(viewport={"width": 1280, "height": 900})
+        context.add_init_script(
+            f"window.relevo = window.relevo || [['load', {json.dumps(self.write_key)}, "
+            "{host: location.origin, decideTimeout: 10000}]];"
+        )
         page = context.new_page()
         page.errors = []
         page.on("pageerror", lambda error: page.errors.append(str(error)))
@@ -114,7 +123,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             try:
-                yield Demo(server.url, secret, browser)
+                yield Demo(server.url, keys.write_key, secret, browser)
             finally:
                 browser.close()
     finally:
