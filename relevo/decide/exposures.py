@@ -12,11 +12,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from relevo.decide.frequency import ExposureCounts
 from relevo.identity.identities import Identity
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Experiences shown once more to one visitor key, now, in that day and session."""
+
+    workspace_id: int
+    visitor: str
+    experience_ids: tuple[str, ...]
+    now_ms: int
+    day: int
+    session_key: int
 
 
 class ExposureSource(Protocol):
@@ -24,15 +37,9 @@ class ExposureSource(Protocol):
         self, workspace_id: int, visitors: Sequence[str]
     ) -> dict[str, list[ExposureCounts]]: ...
 
-    def record(
-        self,
-        workspace_id: int,
-        visitor: str,
-        experience_ids: Iterable[str],
-        now_ms: int,
-        day: int,
-        session_key: int,
-    ) -> None: ...
+    def record_many(self, exposures: Sequence[Exposure]) -> None:
+        """In one transaction, each adding to the counters (never losing a concurrent one)."""
+        ...
 
     def refused(
         self, workspace_id: int, refusals: Sequence[tuple[str, str]], now_ms: int

@@ -28,8 +28,9 @@ from relevo.audiences.service import Audiences
 from relevo.decide import frequency
 from relevo.decide.blocks import BlockRequest, Blocks, quiz_answers
 from relevo.decide.eligibility import caps_of
-from relevo.decide.exposures import ExposureSource, visitor_keys
+from relevo.decide.exposures import Exposure, ExposureSource, visitor_keys
 from relevo.decide.messages import FEEDBACK_EVENTS, message_id, system_message
+from relevo.decide.recorder import ExposureRecorder
 from relevo.decide.service import EventWriter
 from relevo.decide.tokens import (
     REPLAYED,
@@ -120,6 +121,7 @@ class Feedback:
         audiences: Audiences,
         blocks: Blocks,
         exposures: ExposureSource,
+        recorder: ExposureRecorder,
         writer: EventWriter,
         token_key: Callable[[int], bytes],
     ) -> None:
@@ -127,6 +129,7 @@ class Feedback:
         self.audiences = audiences
         self.blocks = blocks
         self.exposures = exposures
+        self.recorder = recorder
         self.writer = writer
         self.token_key = token_key
 
@@ -272,20 +275,15 @@ class Feedback:
         profile_id = None if found is None else found[0].profile_id
         computed = {} if found is None else found[0].computed
         keys = visitor_keys(self.token_key(request.workspace_id), request.identity, profile_id)
+        await self.recorder.written(request.workspace_id, keys)
         rows = await asyncio.to_thread(self.exposures.counts, request.workspace_id, keys)
         timeout = self.audiences.rules.session_timeout_ms
         session = frequency.current_session(
             computed, [r for found_rows in rows.values() for r in found_rows], now_ms, timeout
         )
-        await asyncio.to_thread(
-            self.exposures.record,
-            request.workspace_id,
-            keys[0],
-            shown,
-            now_ms,
-            frequency.today(now_ms),
-            session,
-        )
+        exposure = Exposure(request.workspace_id, keys[0], tuple(shown), now_ms,
+                            frequency.today(now_ms), session)  # fmt: skip
+        self.recorder.record(exposure)
 
     def _quiz_block(
         self, request: FeedbackRequest, item: _Accepted, now_ms: int

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,8 +27,9 @@ from relevo.decide import frequency
 from relevo.decide.blocks import BlockRequest, Blocks
 from relevo.decide.eligibility import Judged, VisitorState, caps_of, judge
 from relevo.decide.engine import EXPERIENCE, Engine, Failure, Filled, PlacementPlan
-from relevo.decide.exposures import ExposureSource, visitor_keys
+from relevo.decide.exposures import Exposure, ExposureSource, visitor_keys
 from relevo.decide.messages import EXPERIENCE_VIEWED, message_id, system_message
+from relevo.decide.recorder import ExposureRecorder
 from relevo.decide.tokens import DecisionClaims, sign, visitor_hash
 from relevo.errors import RelevoError
 from relevo.experiences.service import Experiences, LiveExperience
@@ -38,6 +40,7 @@ from relevo.tracking.messages import TrackedMessage
 log = logging.getLogger(__name__)
 
 MAX_PLACEMENTS = 20
+FAILURE_EVERY_SECONDS = 10.0  # the same failure of a variant is recorded at most this often
 
 
 class EventWriter(Protocol):
@@ -110,6 +113,7 @@ class Decider:
         audiences: Audiences,
         blocks: Blocks,
         exposures: ExposureSource,
+        recorder: ExposureRecorder,
         writer: EventWriter,
         token_key: Callable[[int], bytes],
     ) -> None:
@@ -117,9 +121,12 @@ class Decider:
         self.audiences = audiences
         self.blocks = blocks
         self.exposures = exposures
+        self.recorder = recorder
         self.writer = writer
         self.token_key = token_key
         self.engine = Engine(blocks)
+        # (workspace, experience, variant, code) -> when this process last recorded it
+        self._failures_seen: dict[tuple[int, str, str, str], float] = {}
 
     # -- the visitor ---------------------------------------------------------------------------
     async def _person(
@@ -148,11 +155,10 @@ class Decider:
             audiences.all(request.workspace_id), document, computed, now_ms, timeout
         )
         keys = visitor_keys(self.token_key(request.workspace_id), request.identity, profile_id)
-        rows = (
-            await asyncio.to_thread(self.exposures.counts, request.workspace_id, keys)
-            if capped
-            else {}
-        )
+        rows = {}
+        if capped:
+            await self.recorder.written(request.workspace_id, keys)
+            rows = await asyncio.to_thread(self.exposures.counts, request.workspace_id, keys)
         session = frequency.current_session(
             computed, [r for found_rows in rows.values() for r in found_rows], now_ms, timeout
         )
@@ -287,8 +293,9 @@ class Decider:
         visitor: VisitorState,
         now_ms: int,
     ) -> None:
-        """Exposures (as system events, durable before the answer) and the caps' counters;
-        the failures, for GET /v1/experiences/{id}/errors. None of it fails the decision."""
+        """Exposures (as system events, durable before the answer), the caps' counters (just
+        after it) and the failures, for GET /v1/experiences/{id}/errors. None of it fails the
+        decision."""
         shown = [p.filled for p in plans if p.filled is not None and p.filled.source == EXPERIENCE]
         messages: list[TrackedMessage] = []
         for filled in shown:
@@ -315,32 +322,30 @@ class Decider:
             for f in shown
             if f.experience is not None and f.trigger is None and caps_of(f.experience).any
         ]
-        writes: list[Awaitable[object]] = []
-        if messages:
-            writes.append(self.writer.submit(IngestJob(request.workspace_id, messages, [])))
         if counted:
-            writes.append(
-                asyncio.to_thread(
-                    self.exposures.record,
-                    request.workspace_id,
-                    keys[0],
-                    counted,
-                    now_ms,
-                    frequency.today(now_ms),
-                    visitor.session_key,
-                )
-            )
-        # Both at once: each waits for its own commit, neither for the other's.
-        for outcome in await asyncio.gather(*writes, return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                if not isinstance(outcome, Exception):
-                    raise outcome
-                message = outcome.message if isinstance(outcome, RelevoError) else str(outcome)
-                log.warning("exposures of %s not recorded: %s", decision.decision_id, message)
+            # Off the answer's path, in group commits; this process's next decision for the
+            # visitor waits for it (ExposureRecorder.written).
+            self.recorder.record(
+                Exposure(request.workspace_id, keys[0], tuple(counted), now_ms,
+                         frequency.today(now_ms), visitor.session_key)
+            )  # fmt: skip
+        if messages:
+            try:
+                await self.writer.submit(IngestJob(request.workspace_id, messages, []))
+            except RelevoError as error:
+                log.warning("exposures of %s not recorded: %s", decision.decision_id, error)
                 decision.errors.append(
-                    {"placement": None, "code": "exposures_not_recorded", "message": message}
+                    {"placement": None, "code": "exposures_not_recorded", "message": error.message}
                 )
+        now = time.monotonic()
         for failure in failures:
+            # A broken experience fails every decision: its error is kept once a while.
+            seen = (request.workspace_id, failure.experience_id, failure.variant_id, failure.code)
+            if now - self._failures_seen.get(seen, -1e18) < FAILURE_EVERY_SECONDS:
+                continue
+            self._failures_seen[seen] = now
+            if len(self._failures_seen) > 10_000:
+                self._failures_seen.clear()
             try:
                 await asyncio.to_thread(
                     self.experiences.record_error,

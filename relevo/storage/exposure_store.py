@@ -1,15 +1,17 @@
 """Exposure counters (how often each experience was shown to a visitor, for frequency caps) and
-the counts of refused decision tokens. Each exposure is one upsert that adds to the counters in
-the database (``count = count + 1``), so concurrent decisions never lose one."""
+the counts of refused decision tokens. Each exposure is an upsert that adds to the counters in
+the database (``count = count + 1``), so concurrent decisions never lose one; the decisions'
+recorder (relevo.decide.recorder) writes many in one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from relevo.decide.exposures import Exposure
 from relevo.decide.frequency import ExposureCounts
 from relevo.storage import schema as t
 from relevo.storage.database import Database
@@ -39,50 +41,41 @@ class ExposureStore:
             found.setdefault(row[0], []).append(ExposureCounts(*row[1:]))
         return found
 
-    def record(
-        self,
-        workspace_id: int,
-        visitor: str,
-        experience_ids: Iterable[str],
-        now_ms: int,
-        day: int,
-        session_key: int,
-    ) -> None:
-        """One exposure of each experience to the visitor, now, in that day and session."""
-        ids = sorted(set(experience_ids))
-        if not ids:
+    def record_many(self, exposures: Sequence[Exposure]) -> None:
+        """Each exposure adds one to its experiences' counters of its visitor key, in its day
+        and session; all of them in one transaction."""
+        if not exposures:
             return
         table = t.experience_exposures
-        insert = self._insert(table)
         c = table.c
-        statement = insert.on_conflict_do_update(
-            index_elements=["workspace_id", "visitor", "experience_id"],
-            set_={
-                "lifetime": c.lifetime + 1,
-                "last_at": now_ms,
-                "day_count": case((c.day == day, c.day_count + 1), else_=1),
-                "day": day,
-                "session_count": case((c.session_key == session_key, c.session_count + 1), else_=1),
-                "session_key": session_key,
-            },
-        )
-        rows = [
-            {
-                "workspace_id": workspace_id,
-                "visitor": visitor,
-                "experience_id": experience_id,
-                "lifetime": 1,
-                "first_at": now_ms,
-                "last_at": now_ms,
-                "day": day,
-                "day_count": 1,
-                "session_key": session_key,
-                "session_count": 1,
-            }
-            for experience_id in ids
-        ]
         with self.db.write() as conn:
-            conn.execute(statement, rows)
+            for exposure in exposures:
+                ids = sorted(set(exposure.experience_ids))
+                if not ids:
+                    continue
+                day, session, now = exposure.day, exposure.session_key, exposure.now_ms
+                insert = self._insert(table)
+                statement = insert.on_conflict_do_update(
+                    index_elements=["workspace_id", "visitor", "experience_id"],
+                    set_={
+                        "lifetime": c.lifetime + 1,
+                        "last_at": now,
+                        "day_count": case((c.day == day, c.day_count + 1), else_=1),
+                        "day": day,
+                        "session_count": case(
+                            (c.session_key == session, c.session_count + 1), else_=1
+                        ),
+                        "session_key": session,
+                    },
+                )
+                rows = [
+                    {"workspace_id": exposure.workspace_id, "visitor": exposure.visitor,
+                     "experience_id": experience_id, "lifetime": 1, "first_at": now,
+                     "last_at": now, "day": day, "day_count": 1, "session_key": session,
+                     "session_count": 1}
+                    for experience_id in ids
+                ]  # fmt: skip
+                conn.execute(statement, rows)
 
     def forget(self, workspace_id: int, profile_ids: Sequence[int]) -> int:
         """Erasure: the counters kept under these profiles."""
