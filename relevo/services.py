@@ -15,6 +15,7 @@ from relevo.audiences.service import Audiences
 from relevo.audiences.webhook_urls import WebhookSender
 from relevo.decide.blocks import Blocks
 from relevo.decide.feedback import Feedback
+from relevo.decide.recorder import ExposureRecorder
 from relevo.decide.service import Decider
 from relevo.decide.tokens import token_key
 from relevo.experiences.service import Experiences
@@ -105,17 +106,20 @@ class Services:
     experiences: Experiences  # placements and the experiences that fill them
     # POST /v1/decide and its feedback (relevo.decide), made from the above in __post_init__.
     exposures: ExposureStore = field(init=False)
+    exposure_recorder: ExposureRecorder = field(init=False)  # counters, in group commits
     decider: Decider = field(init=False)
     decision_feedback: Feedback = field(init=False)
 
     def __post_init__(self) -> None:
         self.exposures = ExposureStore(self.db)
+        self.exposure_recorder = ExposureRecorder(self.exposures)
         blocks = Blocks(self.recommendations, self.catalog, self.account_terms)
 
         def key(workspace_id: int) -> bytes:
             return token_key(self.workspaces.trust_keys(workspace_id).link_secret)
 
-        parts = (self.experiences, self.audiences, blocks, self.exposures, self.writer, key)
+        parts = (self.experiences, self.audiences, blocks, self.exposures,
+                 self.exposure_recorder, self.writer, key)  # fmt: skip
         self.decider = Decider(*parts)
         self.decision_feedback = Feedback(*parts)
 
@@ -216,6 +220,7 @@ class Services:
 
     def close(self) -> None:
         self.writer.stop()
+        self.exposure_recorder.stop()
         self.rate_limits.close()
         self.materializer.store.release_lease()
         self.db.dispose()
