@@ -6,8 +6,10 @@ the page reports back about it (``POST /v1/decide/events``).
     engine.Engine       per placement: the eligible experiences in priority order, a variant's
                         block and template, falling back to the next, then the default
     eligibility         the checks (status, schedule, audience, condition, trigger, frequency)
+    debug               why each experience won or lost (``debug: true``)
     triggers            server-side triggers; browser ones are returned to the snippet
     frequency           caps per session / day / lifetime, stop after conversion
+    exposures, recorder where the caps' counters are kept; written in group commits
     variants            the variant a visitor sees (the seam experiments replace)
     blocks              recommendation blocks (relevo.recs) and product cards
     render              what a template sees, rendered in relevo.experiences.templates' sandbox

@@ -25,7 +25,8 @@ from relevo.audiences.model import memberships
 from relevo.audiences.service import Audiences
 from relevo.decide import frequency
 from relevo.decide.blocks import BlockRequest, Blocks
-from relevo.decide.eligibility import Judged, VisitorState, caps_of, judge
+from relevo.decide.debug import debug_view
+from relevo.decide.eligibility import VisitorState, caps_of, judge
 from relevo.decide.engine import EXPERIENCE, Engine, Failure, Filled, PlacementPlan
 from relevo.decide.exposures import Exposure, ExposureSource, visitor_keys
 from relevo.decide.messages import EXPERIENCE_VIEWED, message_id, system_message
@@ -240,7 +241,7 @@ class Decider:
             )
         await self._record(request, decision, plans, failures, keys, visitor, now_ms)
         if request.debug:
-            decision.debug = self._debug(visitor, plans)
+            decision.debug = debug_view(visitor, plans)
         return decision
 
     def _view(
@@ -358,57 +359,3 @@ class Decider:
                 )
             except Exception:
                 log.exception("recording a failure of experience %s", failure.experience_id)
-
-    # -- debug ---------------------------------------------------------------------------------
-    def _debug(self, visitor: VisitorState, plans: Sequence[PlacementPlan]) -> dict[str, Any]:
-        placements: dict[str, Any] = {}
-        for plan in plans:
-            filled = plan.filled
-            assert filled is not None
-            winner = filled.experience.id if filled.experience is not None else None
-            failed = {j.experience.id: code for j, code in plan.tried}
-            placements[plan.placement.id] = {
-                "source": filled.source,
-                "experience": winner,
-                "experiences": [
-                    self._why(j, winner, failed) for j in plan.judged
-                ],
-                "triggers": [
-                    {"experience": j.experience.id, "type": j.experience.trigger.type,
-                     "fired": j.trigger.fired, "browser": j.trigger.browser, "why": j.trigger.why}
-                    for j in plan.judged
-                    if j.trigger is not None and j.experience.trigger is not None
-                ],
-                "recommendations": None if filled.block is None else filled.block.debug(),
-            }  # fmt: skip
-        return {
-            "visitor": {
-                "profile_id": visitor.profile_id,
-                "identity": visitor.identity[0],
-                "session": visitor.session_key,
-            },
-            "audiences": [
-                {"id": m.audience.id, "why": m.why}
-                for m in visitor.memberships.values()
-                if m.matched
-            ],
-            "placements": placements,
-        }
-
-    @staticmethod
-    def _why(judged: Judged, winner: str | None, failed: dict[str, str]) -> dict[str, Any]:
-        experience = judged.experience
-        found: dict[str, Any] = {"id": experience.id, "priority": experience.priority}
-        failed_check = judged.failed
-        if experience.id == winner:
-            found.update(outcome="chosen", why="the highest-priority eligible experience")
-        elif failed_check is not None:
-            found.update(outcome="not_eligible", check=failed_check.name, why=failed_check.why)
-        elif experience.id in failed:
-            found.update(outcome="failed", why=failed[experience.id])
-        elif winner is not None:
-            found.update(outcome="lower_priority", why=f"{winner!r} is eligible and comes first")
-        else:
-            found.update(outcome="lower_priority", why="not reached")
-        found["checks"] = [c.view() for c in judged.checks]
-        return found
