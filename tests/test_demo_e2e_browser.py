@@ -266,6 +266,7 @@ def test_the_newsletter_link_identifies_the_visitor(demo: Demo) -> None:
     _wait_for(lambda: ("user_id", "13047") in demo.identities(anonymous_id), "the link")
     page.wait_for_selector("#relevo-landing-banner .relevo-slot")
     assert "this week's newsletter" in page.inner_text("#relevo-landing-banner")
+    assert "first order" not in _hero(page)  # the first-order offer is not for e-mail readers
     _shot(page, "from-the-newsletter-home")
     # The next page knows who it is: the loyalty offer, not the first-order one.
     page.reload()
