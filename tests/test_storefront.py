@@ -10,13 +10,16 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 
+from relevo.api.app import create_app
 from relevo.catalog.product import Product
+from relevo.demo.categories import CATEGORIES, by_slug, category_of, slug
 from relevo.demo.seed import (
     RETURNING_CUSTOMERS,
     TRADE_ACCOUNT,
@@ -27,6 +30,8 @@ from relevo.demo.seed import (
 )
 from relevo.identity.proofs import verify_identity_token, verify_link_token
 from relevo.services import Services
+from relevo.settings import Settings
+from relevo.storage.migrate import upgrade
 from relevo.storefront.shop import DEMO_WORKSPACE
 from relevo.workspaces.keys import NewWorkspace
 from tests.conftest import Api
@@ -230,3 +235,32 @@ def test_tiles_are_drawn_and_the_pages_are_not_in_the_api_schema(shop: Shop) -> 
     assert shop.page("/demo/static/nope.css").status_code == 404
     schema = shop.api.client.get("/openapi.json").json()
     assert not [path for path in schema["paths"] if path.startswith("/demo")]
+
+
+def test_without_the_demo_workspace_the_pages_say_how_to_load_it(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/empty.db")
+    services = Services.build(settings)
+    upgrade(services.db)
+    try:
+        with TestClient(create_app(settings, services)) as empty:
+            for path in ("/demo", "/demo/product/22423", "/demo/persona/customer/12347"):
+                response = empty.get(path)
+                assert response.status_code == 404
+                assert (
+                    "./scripts/demo" in response.text
+                    and "text/html" in response.headers["content-type"]
+                )
+    finally:
+        services.close()
+
+
+def test_categories_come_from_the_title() -> None:
+    assert category_of("PAPER CHAIN KIT 50'S CHRISTMAS ") == "Christmas"  # before Stationery
+    assert category_of("WHITE HANGING HEART T-LIGHT HOLDER") == "Candles & Lights"
+    assert category_of("JUMBO BAG RED RETROSPOT") == "Bags & Storage"
+    assert category_of("REGENCY CAKESTAND 3 TIER") == "Kitchen"
+    assert category_of("ASSORTED COLOUR BIRD ORNAMENT") == "Garden"
+    assert category_of("SET OF 3 CAKE TINS PANTRY DESIGN") == "Kitchen"
+    assert category_of("WOODEN FRAME ANTIQUE WHITE") == "Home Decor"  # nothing else matched
+    assert all(by_slug(slug(c)) == c for c in CATEGORIES)
+    assert slug("Candles & Lights") == "candles-and-lights"
