@@ -4,10 +4,11 @@ and renders one page."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Cookie, Query
+from fastapi import APIRouter, Cookie, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from relevo.api.deps import ServicesDep
@@ -32,48 +33,61 @@ router = APIRouter(prefix="/demo", include_in_schema=False)
 
 STATIC = Path(pages.__file__).with_name("static")
 _STATIC_FILES = {"shop.css": "text/css", "shop.js": "text/javascript"}
-_catalogs: dict[int, CatalogCache] = {}  # one per Services (id), as the app has one
 
 VisitorCookie = Annotated[str | None, Cookie(alias=VISITOR_COOKIE)]
 CartCookie = Annotated[str | None, Cookie(alias=CART_COOKIE)]
 PersonaCookie = Annotated[str | None, Cookie(alias=PERSONA_COOKIE)]
 
 
+@dataclass(frozen=True)
+class Visit:
+    """One page request: the app's services and catalog cache, and the visitor's cookies."""
+
+    services: Services
+    catalogs: CatalogCache
+    visitor: str | None
+    cart: str | None
+    persona: str | None
+
+
+def _catalogs(request: Request, services: Services) -> CatalogCache:
+    """The storefront's catalog cache, one per app (beside its services)."""
+    state = request.app.state
+    cache: CatalogCache | None = getattr(state, "storefront_catalogs", None)
+    if cache is None:
+        cache = state.storefront_catalogs = CatalogCache(services.catalog)
+    return cache
+
+
+async def get_visit(
+    request: Request,
+    services: ServicesDep,
+    visitor: VisitorCookie = None,
+    cart: CartCookie = None,
+    persona: PersonaCookie = None,
+) -> Visit:
+    return Visit(services, _catalogs(request, services), visitor, cart, persona)
+
+
+VisitDep = Annotated[Visit, Depends(get_visit)]
+
+
 def _html(body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
-def _catalog(services: Services) -> CatalogCache:
-    cache = _catalogs.get(id(services))
-    if cache is None:
-        cache = _catalogs[id(services)] = CatalogCache(services.catalog)
-    return cache
-
-
-def _context(
-    services: Services, visitor: str | None, cart: str | None, persona: str | None
-) -> pages.PageContext:
-    shop = demo_shop(services.workspaces)
-    return pages.PageContext(
-        shop=shop,
-        catalog=_catalog(services).get(shop.workspace_id),
-        visitor=Visitor.of(services, shop.workspace_id, visitor),
-        persona=persona_of(persona),
-        cart=read_cart(cart),
-    )
-
-
-def _page(
-    services: Services,
-    visitor: str | None,
-    cart: str | None,
-    persona: str | None,
-    render: pages.Render,
-) -> HTMLResponse:
+def _page(visit: Visit, render: pages.Render) -> HTMLResponse:
     try:
-        context = _context(services, visitor, cart, persona)
+        shop = demo_shop(visit.services.workspaces)
     except ShopNotLoaded as error:
         return _html(pages.not_loaded(error.message), 404)
+    context = pages.PageContext(
+        shop=shop,
+        catalog=visit.catalogs.get(shop.workspace_id),
+        visitor=Visitor.of(visit.services, shop.workspace_id, visit.visitor),
+        persona=persona_of(visit.persona),
+        cart=read_cart(visit.cart),
+    )
     body = render(context)
     if body is None:
         return _html(pages.not_found(context, "There is no such page in the shop."), 404)
@@ -81,59 +95,40 @@ def _page(
 
 
 @router.get("", response_class=HTMLResponse)
-def home(
-    services: ServicesDep, visitor: VisitorCookie = None, cart: CartCookie = None,
-    persona: PersonaCookie = None,
-) -> HTMLResponse:  # fmt: skip
-    return _page(services, visitor, cart, persona, pages.home)
+def home(visit: VisitDep) -> HTMLResponse:
+    return _page(visit, pages.home)
 
 
 @router.get("/category/{category_slug}", response_class=HTMLResponse)
 def category(
-    category_slug: str, services: ServicesDep, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-    visitor: VisitorCookie = None, cart: CartCookie = None, persona: PersonaCookie = None,
-) -> HTMLResponse:  # fmt: skip
-    return _page(services, visitor, cart, persona, lambda c: pages.category(c, category_slug, page))
+    category_slug: str, visit: VisitDep, page: Annotated[int, Query(ge=1, le=10_000)] = 1
+) -> HTMLResponse:
+    return _page(visit, lambda c: pages.category(c, category_slug, page))
 
 
 @router.get("/product/{product_id}", response_class=HTMLResponse)
-def product(
-    product_id: str, services: ServicesDep, visitor: VisitorCookie = None,
-    cart: CartCookie = None, persona: PersonaCookie = None,
-) -> HTMLResponse:  # fmt: skip
-    return _page(services, visitor, cart, persona, lambda c: pages.product(c, product_id))
+def product(product_id: str, visit: VisitDep) -> HTMLResponse:
+    return _page(visit, lambda c: pages.product(c, product_id))
 
 
 @router.get("/cart", response_class=HTMLResponse)
-def cart_page(
-    services: ServicesDep, visitor: VisitorCookie = None, cart: CartCookie = None,
-    persona: PersonaCookie = None,
-) -> HTMLResponse:  # fmt: skip
-    return _page(services, visitor, cart, persona, pages.cart)
+def cart(visit: VisitDep) -> HTMLResponse:
+    return _page(visit, pages.cart)
 
 
 @router.get("/checkout", response_class=HTMLResponse)
-def checkout(
-    services: ServicesDep, visitor: VisitorCookie = None, cart: CartCookie = None,
-    persona: PersonaCookie = None,
-) -> HTMLResponse:  # fmt: skip
-    return _page(services, visitor, cart, persona, pages.checkout)
+def checkout(visit: VisitDep) -> HTMLResponse:
+    return _page(visit, pages.checkout)
 
 
 @router.get("/journal", response_class=HTMLResponse)
-def journal(
-    services: ServicesDep, visitor: VisitorCookie = None, cart: CartCookie = None,
-    persona: PersonaCookie = None,
-) -> HTMLResponse:  # fmt: skip
-    return _page(services, visitor, cart, persona, pages.journal)
+def journal(visit: VisitDep) -> HTMLResponse:
+    return _page(visit, pages.journal)
 
 
 @router.get("/article/{article_slug}", response_class=HTMLResponse)
-def article(
-    article_slug: str, services: ServicesDep, visitor: VisitorCookie = None,
-    cart: CartCookie = None, persona: PersonaCookie = None,
-) -> HTMLResponse:  # fmt: skip
-    return _page(services, visitor, cart, persona, lambda c: pages.article(c, article_slug))
+def article(article_slug: str, visit: VisitDep) -> HTMLResponse:
+    return _page(visit, lambda c: pages.article(c, article_slug))
 
 
 def _switch(body: str, persona: str) -> HTMLResponse:
@@ -185,11 +180,11 @@ def arrive_from_newsletter(services: ServicesDep) -> HTMLResponse:
 
 
 @router.get("/tile/{product_id}.svg")
-def tile(product_id: str, services: ServicesDep) -> Response:
+def tile(product_id: str, visit: VisitDep) -> Response:
     title = product_id
     try:
-        shop = demo_shop(services.workspaces)
-        found = _catalog(services).get(shop.workspace_id).by_id.get(product_id)
+        shop = demo_shop(visit.services.workspaces)
+        found = visit.catalogs.get(shop.workspace_id).by_id.get(product_id)
         if found is not None:
             title = found.title
     except ShopNotLoaded:
