@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -68,16 +69,43 @@ def shop(client: TestClient, services: Services) -> Iterator[Shop]:
     )
     assert stored.status_code == 200, stored.text
     customers = [*RETURNING_CUSTOMERS, TRADE_CUSTOMER]
+    hours_ago = _iso(time.time() - 2 * 3600)
     api.batch(
         [
             *({"type": "identify", "userId": c.user_id, "traits": {}} for c in customers),
             {"type": "group", "userId": TRADE_CUSTOMER.user_id, "groupId": TRADE_ACCOUNT},
+            _track("Order Completed", userId="12347", properties={"order_id": "o1", "revenue": 30}),
+            # Visitors whose history the seeded experiences look for.
+            *(_track("Paywall Viewed", anonymousId="reader-3") for _ in range(3)),
+            *(_track("Paywall Viewed", anonymousId="reader-2") for _ in range(2)),
+            _track(
+                "Product Added",
+                anonymousId="cart-left",
+                timestamp=hours_ago,
+                properties={"product_id": CAKESTAND, "price": 12.75, "quantity": 1},
+            ),
+            *(
+                _track(
+                    "Product Viewed",
+                    anonymousId="garden-lover",
+                    properties={"product_id": f"g{i}", "category": "Garden"},
+                )
+                for i in range(3)
+            ),
         ]
     )
     products = [Product.model_validate(p) for p in catalog]
     seeded = seed_demo(services, keys.workspace.id, products)
     api.settle()
     yield Shop(api, keys, seeded)
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _track(event: str, **fields: Any) -> dict[str, Any]:
+    return {"type": "track", "event": event, "properties": {}, **fields}
 
 
 def test_every_seeded_placement_and_experience_saves(shop: Shop) -> None:
@@ -264,3 +292,60 @@ def test_categories_come_from_the_title() -> None:
     assert category_of("WOODEN FRAME ANTIQUE WHITE") == "Home Decor"  # nothing else matched
     assert all(by_slug(slug(c)) == c for c in CATEGORIES)
     assert slug("Candles & Lights") == "candles-and-lights"
+
+
+HOME = {"page": {"url": "http://127.0.0.1:8000/demo", "path": "/demo"}}
+SEEDS_DECIDE = [
+    # (who, context, placement, the experience that fills it: None for the default)
+    ({"anonymousId": "a-stranger"}, HOME, "home-hero", "first-order-offer"),
+    ({"identity": {"kind": "user_id", "value": "12347"}}, HOME, "home-hero", "loyalty-offer"),
+    (
+        {"anonymousId": "a-stranger"},
+        {**HOME, "campaign": {"source": "newsletter", "medium": "email"}},
+        "landing-banner",
+        "newsletter-landing",
+    ),
+    (
+        {"anonymousId": "a-stranger"},
+        {**HOME, "campaign": {"source": "google", "medium": "cpc"}},
+        "landing-banner",
+        "ppc-landing",
+    ),
+    ({"anonymousId": "a-stranger"}, HOME, "landing-banner", None),
+    ({"anonymousId": "reader-3"}, HOME, "article-paywall", "paywall-nudge"),
+    ({"anonymousId": "reader-2"}, HOME, "article-paywall", None),
+    ({"anonymousId": "cart-left"}, HOME, "cart-reminder", "cart-reminder"),
+    ({"anonymousId": "garden-lover"}, HOME, "top-nav", "nav-by-interest"),
+    ({"anonymousId": "a-stranger"}, HOME, "top-nav", None),
+    (
+        {"identity": {"kind": "user_id", "value": TRADE_CUSTOMER.user_id}},
+        HOME,
+        "trade-bar",
+        "trade-prices",
+    ),
+    ({"anonymousId": "a-stranger"}, HOME, "exit-offer", "exit-intent-offer"),
+    ({"anonymousId": "a-stranger"}, HOME, "email-signup", "newsletter-signup"),
+    ({"anonymousId": "a-stranger"}, HOME, "self-select", "who-are-you"),
+    ({"anonymousId": "a-stranger"}, HOME, "gift-quiz", "gift-finder"),
+]
+
+
+@pytest.mark.parametrize(("who", "context", "placement", "expected"), SEEDS_DECIDE)
+def test_each_seeded_experience_fills_its_placement_for_its_visitor(
+    shop: Shop, who: dict[str, Any], context: dict[str, Any], placement: str, expected: str | None
+) -> None:
+    """The seeds, decided by the shop's server (secret key) for the visitors they are for."""
+    response = shop.api.client.post(
+        "/v1/decide",
+        json={**who, "context": context, "placements": [placement]},
+        headers=shop.api.secret_auth,
+    )
+    assert response.status_code == 200, response.text
+    decided = response.json()["placements"][placement]
+    filled = decided["experience"]["id"] if decided["experience"] else None
+    assert filled == expected, decided
+    if expected == "nav-by-interest":
+        # The visitor's top category first, marked.
+        assert decided["html"].startswith('<a href="/demo/category/garden" class="nav-top">')
+    if expected == "exit-intent-offer":
+        assert decided["trigger"] == {"type": "exit_intent"}
