@@ -7,7 +7,7 @@
   else if (root && root.document) lib.start(root);
 })(typeof window !== 'undefined' ? window : this, function () {
   'use strict';
-  const VERSION = '1';
+  const VERSION = '2'; // 2: with the decisions (decide.js)
   const COOKIE = 'rlv_aid';
   const STORE = 'rlv_';
   const LINK_PARAMETER = 'rlv';
