@@ -9,7 +9,7 @@
   else if (root && root.relevo && root.relevo.use) root.relevo.use('decide', lib.part);
 })(typeof window !== 'undefined' ? window : this, function () {
   'use strict';
-  const HIDE = '[data-relevo-placement]{visibility:hidden}';
+  const HIDE = '[data-relevo-placement]{visibility:hidden!important}';
   const ACTIVITY = ['mousemove', 'keydown', 'scroll', 'touchstart', 'click'];
   // The shop's stylesheets come later in the page, so its rules win at the same specificity.
   const CSS = '.relevo-label{display:inline-block;font:11px/1.7 sans-serif;padding:0 6px;border-radius:8px;background:#eef0f6;color:#334}.relevo-recs{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:12px}.relevo-card{display:flex;flex-direction:column;gap:4px;color:inherit;text-decoration:none}.relevo-image{aspect-ratio:1;background:#f3f3f3}.relevo-image img{width:100%;height:100%;object-fit:cover}.relevo-price s{opacity:.6;margin-right:6px}.relevo-backdrop{position:fixed;inset:0;background:#0008;display:flex;align-items:center;justify-content:center;z-index:2147483000}.relevo-modal{position:relative;box-sizing:border-box;background:#fff;color:#111;width:min(92vw,480px);max-height:90vh;overflow:auto;padding:24px;border-radius:8px}.relevo-close{position:absolute;top:4px;right:8px;border:0;background:none;font-size:24px;cursor:pointer}.relevo-form,.relevo-choices{display:flex;flex-wrap:wrap;gap:8px;align-items:center}.relevo-form input[type=email]{flex:1 1 12em;padding:6px}.relevo-consent{flex-basis:100%}';
