@@ -313,6 +313,7 @@ def test_a_visitor_who_says_they_buy_for_a_shop_is_invited_to_trade(demo: Demo) 
     )
     page.reload()
     assert "Stock your shop at trade prices" in _hero(page)
+    assert page.inner_text("#relevo-self-select") == ""  # asked until answered
     _shot(page, "self-selected-shop-owner-home")
 
 
