@@ -13,6 +13,7 @@ from relevo.api.ratelimit import RateLimits
 from relevo.audiences.job import AudienceJob, AudienceJobThread
 from relevo.audiences.service import Audiences
 from relevo.audiences.webhook_urls import WebhookSender
+from relevo.catalog.card_cache import CardCache
 from relevo.decide.blocks import Blocks
 from relevo.decide.feedback import Feedback
 from relevo.decide.recorder import ExposureRecorder
@@ -113,7 +114,8 @@ class Services:
     def __post_init__(self) -> None:
         self.exposures = ExposureStore(self.db)
         self.exposure_recorder = ExposureRecorder(self.exposures)
-        blocks = Blocks(self.recommendations, self.catalog, self.account_terms)
+        cards = CardCache(self.catalog, min(1.0, self.settings.models_check_seconds))
+        blocks = Blocks(self.recommendations, cards, self.account_terms)
 
         def key(workspace_id: int) -> bytes:
             return token_key(self.workspaces.trust_keys(workspace_id).link_secret)

@@ -267,3 +267,32 @@ def test_a_quiz_answer_filters_its_block_at_once_and_at_the_next_decision(traine
     }
     refused = post(trained, "/v1/decide/events", wrong, trained.write_auth)
     assert refused["refused"] == [{"index": 0, "reason": "invalid_submit"}]
+
+
+def test_a_cards_price_change_shows_in_the_next_decisions(trained: Api) -> None:
+    """Cards are cached per process; a change made through the catalog API is seen within
+    the cache's check interval (models_check_seconds: 0.05 s in tests)."""
+    placement(
+        trained,
+        id="pdp-similar",
+        kind="recommendations",
+        recommendations={"strategy": "trending", "count": 7},
+    )
+    ask = {"anonymousId": "browser-2", "placements": ["pdp-similar"]}
+
+    def prices() -> dict[str, str]:
+        items = post(trained, "/v1/decide", ask)["placements"]["pdp-similar"]["recommendations"]
+        return {i["product_id"]: i["product"]["price"] for i in items["items"]}
+
+    before = prices()
+    assert before and set(before.values()) == {"10.00"}
+    changed = next(iter(before))
+    card = next(p for p in PRODUCTS if p["product_id"] == changed)
+    post(trained, "/v1/catalog/products", {"products": [{**card, "price": "12.50"}]})
+    deadline = time.monotonic() + 5
+    while (after := prices())[changed] != "12.50" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert after[changed] == "12.50"
+    assert {p: v for p, v in after.items() if p != changed} == {
+        p: v for p, v in before.items() if p != changed and p in after
+    }

@@ -38,15 +38,15 @@ class VisitorState:
     profile_id: int | None
     document: dict[str, Any]  # the audiences' document, with the request context
     computed: dict[str, Any]
-    memberships: Mapping[str, Membership]  # every audience, judged
+    known: frozenset[str]  # the workspace's audiences, built-in and saved
+    audience_ids: frozenset[str]  # those the visitor is in now
     answers: Mapping[str, Answer]  # the behaviour operators' answers ($event)
     now_ms: int
     session_key: int = 0
     exposures: Mapping[str, Seen] = field(default_factory=dict)
-
-    @property
-    def audience_ids(self) -> frozenset[str]:
-        return frozenset(a for a, m in self.memberships.items() if m.matched)
+    # Every audience judged with its reason: only for debug (writing fifty reasons costs
+    # more than judging them).
+    memberships: Mapping[str, Membership] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,12 +95,14 @@ def judge(live: LiveExperience, visitor: VisitorState) -> Judged:
         checks.append(Check("schedule", False, "outside its schedule"))
         return done()
     if experience.audience is not None:
-        membership = visitor.memberships.get(experience.audience)
-        if membership is None:
+        if experience.audience not in visitor.known:
             checks.append(Check("audience", False, f"no audience {experience.audience!r} now"))
             return done()
-        if not membership.matched:
-            why = f"not in {experience.audience!r}: {membership.why}"
+        if experience.audience not in visitor.audience_ids:
+            membership = visitor.memberships.get(experience.audience)
+            why = f"not in {experience.audience!r}"
+            if membership is not None:
+                why += f": {membership.why}"
             checks.append(Check("audience", False, why))
             return done()
         checks.append(Check("audience", True, f"in {experience.audience!r}"))

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from relevo.audiences.behaviour import behaviour_answer
 from relevo.audiences.context import request_context
-from relevo.audiences.model import memberships
+from relevo.audiences.model import matching, memberships
 from relevo.audiences.service import Audiences
 from relevo.decide import frequency
 from relevo.decide.blocks import BlockRequest, Blocks
@@ -152,8 +152,12 @@ class Decider:
         audiences = self.audiences
         timeout = audiences.rules.session_timeout_ms
         document = audiences.document(traits, computed, now_ms, context, scores)
-        judged = memberships(
-            audiences.all(request.workspace_id), document, computed, now_ms, timeout
+        every = audiences.all(request.workspace_id)
+        judged = memberships(every, document, computed, now_ms, timeout) if request.debug else []
+        matched_ids = (
+            frozenset(m.audience.id for m in judged if m.matched)
+            if request.debug
+            else frozenset(a.id for a in matching(every, document, computed, now_ms, timeout))
         )
         keys = visitor_keys(self.token_key(request.workspace_id), request.identity, profile_id)
         rows = {}
@@ -168,6 +172,8 @@ class Decider:
             profile_id=profile_id,
             document=document,
             computed=computed,
+            known=frozenset(a.id for a in every),
+            audience_ids=matched_ids,
             memberships={m.audience.id: m for m in judged},
             answers={"$event": behaviour_answer(computed, now_ms, timeout)},
             now_ms=now_ms,

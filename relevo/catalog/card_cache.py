@@ -1,0 +1,82 @@
+"""Product cards kept in memory for the pages that show many of them (decisions with
+recommendation blocks): a decision reads each card from the database once, not at every
+request. A product changed in any process (price, stock, deletion) is dropped from the cache
+within ``check_seconds``: the cache asks which products changed since it last looked (one
+indexed read of ``updated_at``), so no card is older than that.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+MAX_CARDS = 200_000  # per workspace; past it the cache starts again
+
+
+class CardStore(Protocol):
+    """relevo.storage.catalog_store.CatalogStore."""
+
+    def cards(self, workspace_id: int, product_ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+    def stock_changes(self, workspace_id: int, since_ms: int) -> list[tuple[str, bool, int]]: ...
+
+
+# Another process's clock may be behind this one's: changes stamped up to this much before
+# the cache's last look are still asked for.
+_CLOCK_MARGIN_MS = 5_000
+
+
+class _Cached:
+    def __init__(self, since_ms: int) -> None:
+        self.cards: dict[str, dict[str, Any] | None] = {}  # None: not in the catalog
+        self.since_ms = since_ms
+        self.checked = time.monotonic()
+
+
+class CardCache:
+    def __init__(self, store: CardStore, check_seconds: float = 1.0) -> None:
+        self.store = store
+        self.check_seconds = check_seconds
+        self._workspaces: dict[int, _Cached] = {}
+        self._lock = threading.Lock()
+
+    def cards(self, workspace_id: int, product_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """As CardStore.cards: the cards of the products in the catalog (others left out)."""
+        cached = self._fresh(workspace_id)
+        missing = [p for p in dict.fromkeys(product_ids) if p not in cached.cards]
+        if missing:
+            found = self.store.cards(workspace_id, missing)
+            with self._lock:
+                if len(cached.cards) + len(missing) > MAX_CARDS:
+                    cached.cards.clear()
+                for product_id in missing:
+                    cached.cards[product_id] = found.get(product_id)
+            got: dict[str, dict[str, Any] | None] = {**cached.cards, **found}
+        else:
+            got = cached.cards
+        result: dict[str, dict[str, Any]] = {}
+        for product_id in product_ids:
+            card = got.get(product_id)
+            if card is not None:
+                result[product_id] = card
+        return result
+
+    def _fresh(self, workspace_id: int) -> _Cached:
+        now_ms = int(time.time() * 1000)
+        with self._lock:
+            cached = self._workspaces.get(workspace_id)
+            if cached is None:
+                cached = self._workspaces[workspace_id] = _Cached(now_ms - _CLOCK_MARGIN_MS)
+                return cached
+        if time.monotonic() - cached.checked < self.check_seconds:
+            return cached
+        changes = self.store.stock_changes(workspace_id, cached.since_ms)
+        with self._lock:
+            for product_id, _, _ in changes:
+                cached.cards.pop(product_id, None)
+            # A change committed after this look but stamped before it, by a slower clock or
+            # a long transaction, is still within the margin of the next one.
+            cached.since_ms = now_ms - _CLOCK_MARGIN_MS
+            cached.checked = time.monotonic()
+        return cached
