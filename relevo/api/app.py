@@ -152,19 +152,20 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    # The hot paths first: a request is matched against the routes in this order.
     app.include_router(tracking.router)
+    app.include_router(decide.router)
+    app.include_router(recommendations.router)
     app.include_router(profiles.router)
     app.include_router(accounts.router)
     app.include_router(audiences.router)
     app.include_router(accounts.terms_router)
     app.include_router(identity_links.router)
     app.include_router(catalog.router)
-    app.include_router(recommendations.router)
     app.include_router(rules.router)
     app.include_router(segments.router)
     app.include_router(experiences.placements_router)
     app.include_router(experiences.router)
-    app.include_router(decide.router)
     app.include_router(snippet.router)
     app.include_router(storefront.router)  # the demo shop's pages (/demo), not in the schema
     app.include_router(health.router)
