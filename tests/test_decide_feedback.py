@@ -215,3 +215,20 @@ def test_a_malformed_report_is_a_400_naming_the_part(shop: Api) -> None:
         response = post(shop, "/v1/decide/events", body)
         assert response.status_code == 400, body
         assert part in response.json()["error"]["message"]
+
+
+def test_a_click_keeps_what_was_clicked_and_two_cards_are_two_clicks(shop: Api) -> None:
+    token = token_for(shop)
+    cards = [
+        {"token": token, "type": "click", "properties": {"product_id": "p1", "colour": "x"}},
+        {"token": token, "type": "click", "properties": {"product_id": "p2"}},
+        {"token": token, "type": "click", "properties": {"href": "https://shop.example/sale"}},
+    ]
+    assert report(shop, cards) == {"accepted": 3, "refused": []}
+    again = report(shop, cards[1:2])
+    assert again["refused"] == [{"index": 0, "reason": "replayed_token"}]
+    events = shop.get("/v1/profiles/anonymous_id/v/events")["events"]
+    clicked = [e["message"]["properties"] for e in events if e["event"] == "Experience Clicked"]
+    named = sorted(p.get("product_id") or p.get("href") for p in clicked)
+    assert named == ["https://shop.example/sale", "p1", "p2"]
+    assert all("colour" not in p for p in clicked)

@@ -69,6 +69,20 @@ class Reported:
     properties: dict[str, Any] = field(default_factory=dict)
 
 
+def clicked(reported: Reported) -> dict[str, str]:
+    """What a click names, when it does: the product of a card (`product_id`), or the
+    link's `href`; anything else the snippet sends with it is not kept."""
+    if reported.type != "click":
+        return {}
+    given = reported.properties
+    product, href = given.get("product_id"), given.get("href")
+    if isinstance(product, str) and 0 < len(product) <= 255:
+        return {"product_id": product}
+    if isinstance(href, str) and 0 < len(href) <= 2000:
+        return {"href": href}
+    return {}
+
+
 @dataclass(frozen=True)
 class FeedbackRequest:
     workspace_id: int
@@ -161,12 +175,16 @@ class Feedback:
                 None,
             )
             event = FEEDBACK_EVENTS[reported.type]
-            base = message_id("dec", fingerprint(reported.token), reported.type)
+            target = clicked(reported)
+            # A click names what was clicked: two cards of one block are two clicks, the same
+            # card reported twice is a replay.
+            base = message_id("dec", fingerprint(reported.token), reported.type, *target.values())
             properties = {
                 "decision_id": checked.decision_id,
                 "placement": checked.placement,
                 "experience_id": checked.experience_id,
                 "variant_id": checked.variant_id,
+                **target,
             }
             messages = [system_message(request.identity, event, base, properties, now_ms)]
             item = _Accepted(index, checked, reported, messages, experience)
