@@ -15,6 +15,7 @@ from relevo.audiences.service import Audiences
 from relevo.audiences.webhook_urls import WebhookSender
 from relevo.catalog.card_cache import CardCache
 from relevo.decide.blocks import Blocks
+from relevo.decide.exposures import identity_key
 from relevo.decide.feedback import Feedback
 from relevo.decide.recorder import ExposureRecorder
 from relevo.decide.service import Decider
@@ -191,9 +192,12 @@ class Services:
         the person within ``models_check_seconds`` (``ErasureWatcher``)."""
         erased = self.erasures.erase(workspace_id, identity, suppress)
         if erased.profile_ids:
-            # The decisions' exposure counters under those profiles (relevo.decide.exposures).
+            # The decisions' exposure counters, under those profiles and under each of their
+            # identities (counted so before the profile existed; relevo.decide.exposures).
+            key = token_key(self.workspaces.trust_keys(workspace_id).link_secret)
+            named = dict.fromkeys([identity, *erased.identities])
             erased.deleted["experience_exposures"] = self.exposures.forget(
-                workspace_id, erased.profile_ids
+                workspace_id, erased.profile_ids, [identity_key(key, i) for i in named]
             )
             self.recommendations.bundles.forget(workspace_id, erased.profile_ids)
             erased.models_rewritten = forget_in_stored_models(

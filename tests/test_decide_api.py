@@ -13,8 +13,10 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import func, select
 
 from relevo.identity.proofs import identity_token
+from relevo.storage import schema as t
 from tests.conftest import Api
 
 HERO = {"id": "home-hero", "name": "Home hero", "kind": "banner", "selector": "#hero",
@@ -390,6 +392,24 @@ def test_erasing_a_person_forgets_their_exposure_counters(shop: Api) -> None:
     assert hero(shop, identity={"kind": "user_id", "value": "gone"})["source"] == "default"
     erased = shop.client.delete("/v1/profiles/user_id/gone", headers=shop.secret_auth).json()
     assert erased["deleted"]["experience_exposures"] == 1
+
+
+def test_erasure_also_forgets_the_counters_of_a_first_visit(shop: Api) -> None:
+    """A newcomer's first exposure is counted under their identity's key (no profile yet);
+    erasing them takes those rows too, so no counter of theirs is left."""
+    experience(shop, "once", frequency={"lifetime": 1})
+    assert hero(shop, anonymousId="newcomer")["source"] == "experience"
+    shop.settle()  # the exposure's event made their profile
+    assert hero(shop, anonymousId="newcomer")["source"] == "default"  # both keys counted
+    erased = shop.client.delete("/v1/profiles/anonymous_id/newcomer", headers=shop.secret_auth)
+    assert erased.json()["deleted"]["experience_exposures"] >= 1
+    with shop.services.db.read() as conn:
+        left = conn.execute(
+            select(func.count()).where(
+                t.experience_exposures.c.workspace_id == shop.keys.workspace.id
+            )
+        ).scalar_one()
+    assert left == 0
 
 
 def test_an_event_trigger_counts_whole_days_as_the_behaviour_counters_do(shop: Api) -> None:

@@ -28,6 +28,7 @@ from relevo.storage.person_store import PersonStore
 @dataclass
 class Erased:
     profile_ids: list[int] = field(default_factory=list)
+    identities: list[Identity] = field(default_factory=list)  # those the profiles had
     deleted: dict[str, int] = field(default_factory=dict)
     suppressed: int = 0
     models_rewritten: int = 0
@@ -83,6 +84,7 @@ class ErasureStore:
                 [{"workspace_id": workspace_id, "profile_id": p, "erased_at": now_ms} for p in ids],
             )
         result.profile_ids = ids
+        result.identities = identities
         return result
 
     def _delete(

@@ -77,12 +77,15 @@ class ExposureStore:
                 ]  # fmt: skip
                 conn.execute(statement, rows)
 
-    def forget(self, workspace_id: int, profile_ids: Sequence[int]) -> int:
-        """Erasure: the counters kept under these profiles."""
-        if not profile_ids:
+    def forget(
+        self, workspace_id: int, profile_ids: Sequence[int], identity_keys: Sequence[str] = ()
+    ) -> int:
+        """Erasure: the counters kept under these profiles, and under these identities' keys
+        (relevo.decide.exposures.identity_key: before the profile existed)."""
+        keys = [f"p:{p}" for p in profile_ids] + list(identity_keys)
+        if not keys:
             return 0
         c = t.experience_exposures.c
-        keys = [f"p:{p}" for p in profile_ids]
         with self.db.write() as conn:
             return int(
                 conn.execute(
