@@ -8,6 +8,7 @@ saved template can neither read what it must not nor make a decision slow or lar
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -16,7 +17,11 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_SOURCE = 20_000  # characters of a saved template
 MAX_OUTPUT = 50_000  # characters a render may produce
-MAX_RANGE = 1_000  # `range(n)` in a template: enough for a list of cards, not a loop bomb
+MAX_RANGE = 1_000  # items of all the `range(...)` of one render together: nested loops too
+MAX_EXPONENT = 100
+
+# What the render in progress has spent of its ranges (renders run one at a time per thread).
+_spent: ContextVar[int] = ContextVar("relevo_template_ranges", default=0)
 
 
 class TemplateFailed(Exception):
@@ -25,14 +30,43 @@ class TemplateFailed(Exception):
 
 def _bounded_range(*args: int) -> range:
     made = range(*args)
-    if len(made) > MAX_RANGE:
-        raise TemplateFailed(f"range of {len(made)} items; at most {MAX_RANGE}")
+    spent = _spent.get() + len(made)
+    if spent > MAX_RANGE:
+        raise TemplateFailed(f"ranges of {spent} items in one render; at most {MAX_RANGE}")
+    _spent.set(spent)
     return made
+
+
+def _sized(value: Any) -> bool:
+    return isinstance(value, str | bytes | list | tuple)
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's sandbox keeps templates from Python's internals, not from making huge values:
+    `'a' * 10**9`, `2 ** 10**9` or `'%*s' % (10**9, '')` are refused here before they are
+    made."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for sized, times in ((left, right), (right, left)):
+                if _sized(sized) and isinstance(times, int) and len(sized) * times > MAX_OUTPUT:
+                    raise TemplateFailed(f"a value of more than {MAX_OUTPUT} items")
+        elif operator == "**":
+            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+                raise TemplateFailed(f"an exponent above {MAX_EXPONENT}")
+        elif operator == "%" and isinstance(left, str):
+            result = super().call_binop(context, operator, left, right)
+            if isinstance(result, str) and len(result) > MAX_OUTPUT:
+                raise TemplateFailed(f"a value of more than {MAX_OUTPUT} characters")
+            return result
+        return super().call_binop(context, operator, left, right)
 
 
 @lru_cache(maxsize=1)
 def environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(autoescape=True, undefined=Undefined)
+    env = _Sandbox(autoescape=True, undefined=Undefined)
     env.globals = {"range": _bounded_range}  # no other global: no lipsum, cycler, dict...
     return env
 
@@ -59,6 +93,7 @@ def render(source: str, variables: Mapping[str, Any]) -> str:
     """The rendered HTML; raises TemplateFailed for any failure (the caller falls back)."""
     parts: list[str] = []
     size = 0
+    spent = _spent.set(0)
     try:
         # Streamed, so a template that would write megabytes stops at the bound.
         for part in _compiled(source).generate(**variables):
@@ -70,4 +105,6 @@ def render(source: str, variables: Mapping[str, Any]) -> str:
         raise
     except Exception as error:  # a saved template may fail in any way: never the page
         raise TemplateFailed(f"{type(error).__name__}: {error}"[:500]) from None
+    finally:
+        _spent.reset(spent)
     return "".join(parts)
