@@ -4,7 +4,9 @@ person, so that a new audience's members are not judged a second time for nothin
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +16,8 @@ from relevo.api.app import create_app
 from relevo.settings import Settings
 from relevo.storage import schema as t
 from relevo.storage.async_reads import APPLICATION_NAME
+from relevo.storage.database import Database
+from relevo.storage.interaction_store import InteractionStore
 from tests.conftest import Api
 
 
@@ -110,3 +114,51 @@ def test_a_database_that_does_not_answer_gets_503_not_500(tmp_path: Path) -> Non
     assert answer.status_code == 503, answer.text
     assert answer.headers["Retry-After"] == "1"
     assert answer.json()["error"]["code"] == "unavailable"
+
+
+def test_a_visitors_recent_product_events_are_the_same_awaited_or_not(
+    api: Api, backend: str
+) -> None:
+    """What a decision's recommendation blocks read of the visitor (awaited through the pool
+    on PostgreSQL) is what the synchronous read gives: the same events, newest first, with
+    their properties."""
+    api.batch(
+        [
+            {"type": "track", "anonymousId": "seen-1", "event": event, "timestamp": stamp,
+             "properties": {"product_id": product, "price": 5}}
+            for event, product, stamp in [
+                ("Product Viewed", "a", "2026-11-01T10:00:00Z"),
+                ("Product Added", "b", "2026-11-01T10:05:00Z"),
+                ("Page Engaged", "c", "2026-11-01T10:06:00Z"),  # not a product signal
+                ("Product Viewed", "c", "2026-11-01T10:07:00Z"),
+            ]
+        ]
+    )  # fmt: skip
+    api.settle()
+    # A database of its own: the app's pool serves the test client's event loop, not this one.
+    db = Database(api.services.settings)
+    store = InteractionStore(db)
+    workspace = api.keys.workspace.id
+    identity = ("anonymous_id", "seen-1")
+
+    Signals = tuple[int | None, list[tuple[int, str, Any]]]
+
+    async def both() -> tuple[Signals, Signals, Signals]:
+        async with db.async_reads_open():
+            assert (db.async_reads is not None) == (backend == "postgresql")
+            awaited = await store.visitor_signals_awaited(workspace, identity, 10)
+            nobody = ("anonymous_id", "nobody")
+            unknown = await store.visitor_signals_awaited(workspace, nobody, 10)
+        return awaited, unknown, store.visitor_signals(workspace, identity, 10)
+
+    try:
+        awaited, unknown, direct = asyncio.run(both())
+    finally:
+        db.dispose()
+    assert awaited == direct
+    profile_id, events = direct
+    assert profile_id is not None
+    assert [(e[1], e[2]["product_id"]) for e in events] == [
+        ("Product Viewed", "c"), ("Product Added", "b"), ("Product Viewed", "a")
+    ]  # fmt: skip
+    assert unknown == (None, [])

@@ -132,10 +132,11 @@ class Blocks:
         self.catalog = catalog
         self.terms = terms
 
-    def signals(self, workspace_id: int, identity: Identity | None) -> Signals | None:
+    async def signals(self, workspace_id: int, identity: Identity | None) -> Signals | None:
+        """Read once, awaited (PostgreSQL), for every block of the request."""
         if identity is None:
             return None
-        return self.recommendations.visitor_signals(workspace_id, identity)
+        return await self.recommendations.visitor_signals_awaited(workspace_id, identity)
 
     def answer(
         self,

@@ -216,7 +216,7 @@ class Feedback:
         await self._count_impressions(request, stored, now_ms)
         quiz = next((i for i in reversed(stored) if i.quiz is not None), None)
         if quiz is not None:
-            answer.recommendations = self._quiz_block(request, quiz, now_ms)
+            answer.recommendations = await self._quiz_block(request, quiz, now_ms)
         return answer
 
     async def _traits(self, request: FeedbackRequest) -> dict[str, Any]:
@@ -303,7 +303,7 @@ class Feedback:
                             frequency.today(now_ms), session)  # fmt: skip
         self.recorder.record(exposure)
 
-    def _quiz_block(
+    async def _quiz_block(
         self, request: FeedbackRequest, item: _Accepted, now_ms: int
     ) -> dict[str, Any] | None:
         assert item.quiz is not None
@@ -315,7 +315,7 @@ class Feedback:
             (),
             now_ms,
             request.browser,
-            self.blocks.signals(request.workspace_id, request.identity),
+            await self.blocks.signals(request.workspace_id, request.identity),
             None,  # the rules' audiences are judged by the recommendations themselves
         )
         try:

@@ -231,7 +231,9 @@ class Decider:
             _cart_ids(visitor.document.get("context") or {}),
             now_ms,
             request.browser,
-            self.blocks.signals(request.workspace_id, signals_identity) if needs_signals else None,
+            await self.blocks.signals(request.workspace_id, signals_identity)
+            if needs_signals
+            else None,
             visitor.audience_ids,
         )
         failures, problems = self.engine.fill(

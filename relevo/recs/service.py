@@ -157,6 +157,14 @@ class Recommendations:
         asks for several blocks (``answer(signals=...)``)."""
         return self.signals.visitor_signals(workspace_id, identity, self.history_events)
 
+    async def visitor_signals_awaited(self, workspace_id: int, identity: Identity) -> Signals:
+        """``visitor_signals`` awaited where the source can (PostgreSQL's async pool)."""
+        awaited = getattr(self.signals, "visitor_signals_awaited", None)
+        if awaited is None:
+            return self.visitor_signals(workspace_id, identity)
+        found: Signals = await awaited(workspace_id, identity, self.history_events)
+        return found
+
     def _query(
         self,
         bundle: Bundle,

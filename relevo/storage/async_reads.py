@@ -62,12 +62,22 @@ class AsyncReads:
     async def one(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """The first row of ``sql`` (pyformat parameters), or None. A connection the server
         closed meanwhile (a restart) fails once and the read is retried on a fresh one."""
+        rows = await self._read(sql, params, first=True)
+        return rows[0] if rows else None
+
+    async def all(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row of ``sql``, retried once as ``one``."""
+        return await self._read(sql, params, first=False)
+
+    async def _read(self, sql: str, params: dict[str, Any], first: bool) -> list[tuple[Any, ...]]:
         for attempt in (1, 2):
             try:
                 async with self._pool.connection() as conn:
                     cursor = await conn.execute(sql, params)
-                    row = await cursor.fetchone()
-                    return None if row is None else tuple(row)
+                    if first:
+                        row = await cursor.fetchone()
+                        return [] if row is None else [tuple(row)]
+                    return [tuple(r) for r in await cursor.fetchall()]
             except psycopg.OperationalError as error:
                 if attempt == 2:
                     raise

@@ -58,6 +58,19 @@ def _visitor_query() -> Select[Any]:
     )
 
 
+# visitor_signals for PostgreSQL's async pool: the same rows, only the events' properties
+# read (as text: orjson parses it faster than the driver's json).
+_VISITOR_SQL = """
+SELECT i.profile_id, e.timestamp, e.event, (e.payload -> 'properties')::text
+FROM identities AS i
+LEFT OUTER JOIN events AS e
+  ON e.profile_id = i.profile_id AND e.type = 'track' AND e.event = ANY(%(events)s)
+WHERE i.workspace_id = %(w)s AND i.kind = %(k)s AND i.value = %(v)s
+ORDER BY e.timestamp DESC, e.seq DESC
+LIMIT %(n)s
+"""
+
+
 class InteractionStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -111,4 +124,25 @@ class InteractionStore:
         if not rows:
             return None, []
         events = [(r[1], r[2], event_properties(r[3])) for r in rows if r[1] is not None]
+        return int(rows[0][0]), events
+
+    async def visitor_signals_awaited(
+        self, workspace_id: int, identity: Identity, limit: int
+    ) -> tuple[int | None, list[tuple[int, str, Any]]]:
+        """``visitor_signals`` for an async route: awaited through PostgreSQL's async pool
+        while the app has it open (the event loop serves others meanwhile), else the
+        synchronous read (SQLite: short and local)."""
+        reads = self.db.async_reads
+        if reads is None:
+            return self.visitor_signals(workspace_id, identity, limit)
+        params = {"w": workspace_id, "k": identity[0], "v": identity[1], "n": limit,
+                  "events": list(SIGNAL_EVENTS)}  # fmt: skip
+        rows = await reads.all(_VISITOR_SQL, params)
+        if not rows:
+            return None, []
+        events = [
+            (r[1], r[2], orjson.loads(r[3]) if r[3] is not None else None)
+            for r in rows
+            if r[1] is not None
+        ]
         return int(rows[0][0]), events
