@@ -119,6 +119,26 @@ def test_a_repeat_customer_proven_by_an_identity_token_sees_the_loyalty_offer(sh
     assert by_user["experience"]["id"] == "loyalty"
 
 
+def test_an_email_links_token_decides_its_first_page_for_the_customer(shop: Api) -> None:
+    """The page an e-mail link opens is decided before its page view links the visitor: the
+    snippet sends the link's token with the decision, which is then the customer's."""
+    experience(shop, "loyalty", priority=20, audience="repeat-customer")
+    experience(shop, "everyone", priority=1)
+    for number in (1, 2):
+        shop.send("track", userId="bea", event="Order Completed",
+                  properties={"order_id": f"b{number}", "revenue": 30})  # fmt: skip
+    shop.send("identify", userId="bea", traits={"email": "bea@example.com"})
+    shop.settle()
+    asked = {"identity": {"kind": "email", "value": "bea@example.com"}}
+    issued = post(shop, "/v1/identity-links", asked).json()
+    token = issued["links"][0]["token"]
+    linked = hero(shop, shop.write_auth, anonymousId="inbox-device", linkToken=token)
+    assert linked["experience"]["id"] == "loyalty"
+    forged = decide(shop, shop.write_auth, anonymousId="inbox-device", linkToken=token[:-2] + "xx")
+    assert forged["placements"]["home-hero"]["experience"]["id"] == "everyone"
+    assert [e["code"] for e in forged["errors"]] == ["link_token_refused"]
+
+
 def test_an_inline_condition_sees_the_request_context_and_the_traits(shop: Api) -> None:
     experience(shop, "newsletter", priority=10, condition={"context.utm.source": "newsletter"})
     experience(shop, "pros", priority=5, condition={"preferences.persona": "professional"})

@@ -60,6 +60,12 @@ class AudienceSource(Protocol):
         blocking it."""
         ...
 
+    def person_of_profile(
+        self, workspace_id: int, profile_id: int
+    ) -> tuple[ProfileChunkRow, dict[str, Any] | None] | None:
+        """``person`` by profile id (its survivor, if it was merged)."""
+        ...
+
     def profile_chunks(
         self,
         workspace_id: int,

@@ -41,6 +41,7 @@ from relevo.tracking.messages import TrackedMessage
 log = logging.getLogger(__name__)
 
 MAX_PLACEMENTS = 20
+PROFILE_ID = "profile_id"  # a lookup by profile id, as an e-mail link's token proves one
 FAILURE_EVERY_SECONDS = 10.0  # the same failure of a variant is recorded at most this often
 
 
@@ -133,8 +134,14 @@ class Decider:
     async def _person(
         self, request: DecideRequest
     ) -> tuple[Identity | None, tuple[Any, dict[str, Any] | None] | None]:
+        store = self.audiences.store
         for lookup in request.lookups:
-            found = await self.audiences.store.person_awaited(request.workspace_id, *lookup)
+            if lookup[0] == PROFILE_ID:  # an e-mail link's proof: the profile it names
+                found = store.person_of_profile(request.workspace_id, int(lookup[1]))
+                if found is not None:
+                    return None, found  # its recent events: read by the visitor's own id
+                continue
+            found = await store.person_awaited(request.workspace_id, *lookup)
             if found is not None:
                 return lookup, found
         return None, None

@@ -21,7 +21,7 @@
     return found.concat(given || []).filter((id, i, all) => id && all.indexOf(id) === i);
   }
 
-  // The body of POST /v1/decide. env: writeKey, anonymousId, identityToken, page ({url, path,
+  // The body of POST /v1/decide. env: writeKey, anonymousId, identityToken, linkToken, page ({url, path,
   // referrer}), userAgent, timezone, campaign, product, cart (products), placements.
   function decideBody(env) {
     const context = { page: { url: env.page.url, path: env.page.path, referrer: env.page.referrer }, userAgent: env.userAgent };
@@ -29,6 +29,7 @@
     if (env.cart && env.cart.length) context.cart = { products: env.cart };
     const body = { writeKey: env.writeKey, anonymousId: env.anonymousId, channel: 'web', context: context, placements: env.placements };
     if (env.identityToken) body.identityToken = env.identityToken;
+    if (env.linkToken) body.linkToken = env.linkToken;
     return body;
   }
 
@@ -181,6 +182,7 @@
         writeKey: client.transport.writeKey,
         anonymousId: client.anonymousId(),
         identityToken: client.identityToken,
+        linkToken: client.pageLinkToken,
         page: lib.pageFacts(w.location, doc),
         userAgent: w.navigator.userAgent,
         timezone: w.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone,

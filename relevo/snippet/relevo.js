@@ -416,7 +416,8 @@
       // An e-mail link's token: sent with the first page view, then gone from the address bar.
       const link = withoutParam(w.location.href, LINK_PARAMETER);
       if (link.value !== null) {
-        this.linkToken = link.value;
+        // Kept for this page's decisions too: they are made before the page view's link lands.
+        this.linkToken = this.pageLinkToken = link.value;
         w.history.replaceState(w.history.state, '', link.href);
       }
       const leave = () => this.transport.beacon();

@@ -256,6 +256,27 @@ class AudienceStore:
             row = conn.execute(_PERSON, {"w": workspace_id, "k": kind, "v": value}).first()
         return None if row is None else _person_from_row(row)
 
+    def person_of_profile(
+        self, workspace_id: int, profile_id: int
+    ) -> tuple[ProfileChunkRow, dict[str, Any] | None] | None:
+        """``person`` found by profile id (an e-mail link's token names one): the profile it
+        was merged into, if it was."""
+        p, s = t.profiles.c, t.profile_scores.c
+        with self.db.read() as conn:
+            merged = conn.execute(
+                select(p.merged_into).where(p.id == profile_id, p.workspace_id == workspace_id)
+            ).first()
+            if merged is None:
+                return None
+            row = conn.execute(
+                select(p.id, cast(p.traits, Text), cast(p.computed, Text), t.profile_scores)
+                .outerjoin(
+                    t.profile_scores, (s.profile_id == p.id) & (s.workspace_id == p.workspace_id)
+                )
+                .where(p.id == (merged[0] or profile_id), p.workspace_id == workspace_id)
+            ).first()
+        return None if row is None else _person_from_row(row)
+
     async def person_awaited(
         self, workspace_id: int, kind: str, value: str
     ) -> tuple[ProfileChunkRow, dict[str, Any] | None] | None:

@@ -20,12 +20,12 @@ from relevo.api.deps import ServicesDep
 from relevo.api.responses import JSON
 from relevo.api.segment_schema import _inline_refs, error_responses
 from relevo.decide.feedback import MAX_EVENTS, FeedbackRequest, Reported
-from relevo.decide.service import MAX_PLACEMENTS, DecideRequest
+from relevo.decide.service import MAX_PLACEMENTS, PROFILE_ID, DecideRequest
 from relevo.decide.tokens import MAX_TOKEN_CHARS
 from relevo.errors import Forbidden, RelevoError
 from relevo.experiences.model import CHANNELS
 from relevo.identity.identities import ANONYMOUS_ID, USER_ID, Identity, normalise_lookup
-from relevo.identity.proofs import verify_identity_token
+from relevo.identity.proofs import verify_identity_token, verify_link_token
 from relevo.profiles.view import iso
 from relevo.recs.errors import IdentityNotAllowed
 from relevo.services import Services
@@ -64,6 +64,12 @@ class DecideIn(BaseModel):
     anonymousId: str | None = Field(None, min_length=1, max_length=255)
     identityToken: str | None = Field(
         None, max_length=4096, description="The trust rules' JWT proving the visitor's userId"
+    )
+    linkToken: str | None = Field(
+        None,
+        max_length=512,
+        description="The `rlv` token of the e-mail link the visitor arrived by: this page's "
+        "decision is for the customer it was sent to (later pages know them anyway)",
     )
     identity: IdentityIn | None = Field(None, description="Secret key only: anyone, by any kind")
     channel: _Channel = "web"
@@ -184,6 +190,22 @@ async def decide(request: Request, services: ServicesDep) -> JSON:
                     "placement": None,
                     "code": "identity_token_refused",
                     "message": f"{proven.failure}: decided for the anonymous visitor",
+                }
+            )
+    if body.linkToken is not None:
+        link = verify_link_token(
+            services.workspaces.trust_keys(caller.workspace.id).link_secret,
+            body.linkToken,
+            now / 1000,
+        )
+        if link.profile_id is not None:
+            lookups = ((PROFILE_ID, str(link.profile_id)), *lookups)
+        else:
+            problems.append(
+                {
+                    "placement": None,
+                    "code": "link_token_refused",
+                    "message": f"{link.failure}: decided for the anonymous visitor",
                 }
             )
     decision = await services.decider.decide(
