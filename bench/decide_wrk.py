@@ -145,6 +145,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--warm-seconds", type=int, default=30, help="unrecorded warm-up")
     parser.add_argument("--visitors", type=int, default=100_000)
     parser.add_argument("--products", type=int, default=50_000)
     parser.add_argument("--record", action="store_true")
@@ -175,10 +176,20 @@ def main() -> None:
             print(f"a decision: {answered}", flush=True)
             lines.append(
                 f"`relevo serve --workers 2`; wrk -t2 -c{args.connections} scheduled at "
-                f"{args.rate} decisions/s for {args.seconds} s, {args.runs} runs, 3 placements "
-                "each (home-hero, pdp-similar, pdp-together); latency from the scheduled send"
+                f"{args.rate} decisions/s for {args.seconds} s, {args.runs} runs after "
+                f"{args.warm_seconds} s of unrecorded warm-up, 3 placements each (home-hero, "
+                "pdp-similar, pdp-together); latency from the scheduled send"
             )
             figures = []
+            # Product cards are cached per worker: a run over a cold cache reads most of them
+            # from the database. Warm it at the same rate first (not recorded).
+            if args.warm_seconds:
+                subprocess.run(
+                    [wrk, "-t2", f"-c{args.connections}", f"-d{args.warm_seconds}s", "-s",
+                     str(LUA), server.url, "--", secret, str(args.visitors), str(args.products),
+                     str(args.rate), "2"],
+                    capture_output=True, check=True,
+                )  # fmt: skip
             for _ in range(args.runs):
                 before = cpu_seconds(server.process.pid)
                 command = [

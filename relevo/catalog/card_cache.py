@@ -7,10 +7,13 @@ indexed read of ``updated_at``), so no card is older than that.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 MAX_CARDS = 200_000  # per workspace; past it the cache starts again
 
@@ -20,6 +23,13 @@ class CardStore(Protocol):
 
     def cards(self, workspace_id: int, product_ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
     def stock_changes(self, workspace_id: int, since_ms: int) -> list[tuple[str, bool, int]]: ...
+    def count(self, workspace_id: int) -> int: ...
+    def card_page(
+        self, workspace_id: int, after: str | None, limit: int
+    ) -> list[tuple[str, dict[str, Any]]]: ...
+
+
+PRELOAD_PAGE = 5_000
 
 
 # Another process's clock may be behind this one's: changes stamped up to this much before
@@ -35,9 +45,13 @@ class _Cached:
 
 
 class CardCache:
-    def __init__(self, store: CardStore, check_seconds: float = 1.0) -> None:
+    def __init__(self, store: CardStore, check_seconds: float = 1.0, preload: bool = True) -> None:
         self.store = store
         self.check_seconds = check_seconds
+        # A workspace's whole catalog (up to MAX_CARDS) is read into the cache in the
+        # background when it is first asked for, so that a large catalog's cards are not read
+        # a few at a time for as long as it takes every product to be shown once per process.
+        self.preload = preload
         self._workspaces: dict[int, _Cached] = {}
         self._lock = threading.Lock()
 
@@ -68,6 +82,11 @@ class CardCache:
             cached = self._workspaces.get(workspace_id)
             if cached is None:
                 cached = self._workspaces[workspace_id] = _Cached(now_ms - _CLOCK_MARGIN_MS)
+                if self.preload:
+                    threading.Thread(
+                        target=self._preload, args=(workspace_id, cached), daemon=True,
+                        name="relevo-cards",
+                    ).start()  # fmt: skip
                 return cached
         if time.monotonic() - cached.checked < self.check_seconds:
             return cached
@@ -80,3 +99,24 @@ class CardCache:
             cached.since_ms = now_ms - _CLOCK_MARGIN_MS
             cached.checked = time.monotonic()
         return cached
+
+    def _preload(self, workspace_id: int, cached: _Cached) -> None:
+        """Every card, a page at a time; a card the requests cached meanwhile, or a product
+        changed meanwhile (dropped by the next look), is left as it is."""
+        try:
+            if self.store.count(workspace_id) > MAX_CARDS:
+                return
+            after: str | None = None
+            while True:
+                started = int(time.time() * 1000) - _CLOCK_MARGIN_MS
+                page = self.store.card_page(workspace_id, after, PRELOAD_PAGE)
+                if not page:
+                    return
+                changed = {p for p, _, _ in self.store.stock_changes(workspace_id, started)}
+                with self._lock:
+                    for product_id, card in page:
+                        if product_id not in changed:
+                            cached.cards.setdefault(product_id, card)
+                after = page[-1][0]
+        except Exception:
+            log.exception("preloading the product cards failed; they are read as asked for")

@@ -37,6 +37,10 @@ class ExposureSource(Protocol):
         self, workspace_id: int, visitors: Sequence[str]
     ) -> dict[str, list[ExposureCounts]]: ...
 
+    async def counts_awaited(
+        self, workspace_id: int, visitors: Sequence[str]
+    ) -> dict[str, list[ExposureCounts]]: ...
+
     def record_many(self, exposures: Sequence[Exposure]) -> None:
         """In one transaction, each adding to the counters (never losing a concurrent one)."""
         ...

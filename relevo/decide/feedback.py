@@ -294,7 +294,7 @@ class Feedback:
         computed = {} if found is None else found[0].computed
         keys = visitor_keys(self.token_key(request.workspace_id), request.identity, profile_id)
         await self.recorder.written(request.workspace_id, keys)
-        rows = await asyncio.to_thread(self.exposures.counts, request.workspace_id, keys)
+        rows = await self.exposures.counts_awaited(request.workspace_id, keys)
         timeout = self.audiences.rules.session_timeout_ms
         session = frequency.current_session(
             computed, [r for found_rows in rows.values() for r in found_rows], now_ms, timeout

@@ -170,7 +170,7 @@ class Decider:
         rows = {}
         if capped:
             await self.recorder.written(request.workspace_id, keys)
-            rows = await asyncio.to_thread(self.exposures.counts, request.workspace_id, keys)
+            rows = await self.exposures.counts_awaited(request.workspace_id, keys)
         session = frequency.current_session(
             computed, [r for found_rows in rows.values() for r in found_rows], now_ms, timeout
         )

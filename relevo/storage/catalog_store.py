@@ -183,6 +183,13 @@ class CatalogStore:
             rows = conn.execute(query.order_by(c.product_id).limit(limit)).all()
         return [product_view(r) for r in rows]
 
+    def card_page(
+        self, workspace_id: int, after: str | None, limit: int
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """(product id, card) of the next ``limit`` products after ``after``, in id order."""
+        views = self.page(workspace_id, after, limit)
+        return [(view["product_id"], product_card(view)) for view in views]
+
     def count(self, workspace_id: int) -> int:
         c = t.products.c
         with self.db.read() as conn:

@@ -16,10 +16,16 @@ from relevo.decide.frequency import ExposureCounts
 from relevo.storage import schema as t
 from relevo.storage.database import Database
 
+_COUNTS_SQL = """
+SELECT experience_id, lifetime, first_at, last_at, day, day_count, session_key, session_count
+FROM experience_exposures WHERE workspace_id = %(w)s AND visitor = ANY(%(v)s)
+"""
+
 
 class ExposureStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._upsert_statement: Any = None
 
     def _insert(self, table: Any) -> Any:
         return (sqlite.insert if self.db.is_sqlite else postgresql.insert)(table)
@@ -41,41 +47,70 @@ class ExposureStore:
             found.setdefault(row[0], []).append(ExposureCounts(*row[1:]))
         return found
 
+    def _upsert(self) -> Any:
+        """One statement for every exposure (built once: building it cost more than running
+        it): each row adds one to its counters, in the row's day and session."""
+        if self._upsert_statement is None:
+            table = t.experience_exposures
+            c = table.c
+            insert = self._insert(table)
+            new = insert.excluded
+            self._upsert_statement = insert.on_conflict_do_update(
+                index_elements=["workspace_id", "visitor", "experience_id"],
+                set_={
+                    "lifetime": c.lifetime + 1,
+                    "last_at": new.last_at,
+                    "day_count": case((c.day == new.day, c.day_count + 1), else_=1),
+                    "day": new.day,
+                    "session_count": case(
+                        (c.session_key == new.session_key, c.session_count + 1), else_=1
+                    ),
+                    "session_key": new.session_key,
+                },
+            )
+        return self._upsert_statement
+
+    async def counts_awaited(
+        self, workspace_id: int, visitors: Sequence[str]
+    ) -> dict[str, list[ExposureCounts]]:
+        """``counts`` for the event loop: awaited through PostgreSQL's async pool while the
+        app has it open, else read at once (SQLite: short and local)."""
+        reads = self.db.async_reads
+        if reads is None or not visitors:
+            return self.counts(workspace_id, visitors)
+        rows = await reads.all(_COUNTS_SQL, {"w": workspace_id, "v": list(visitors)})
+        found: dict[str, list[ExposureCounts]] = {}
+        for row in rows:
+            found.setdefault(row[0], []).append(ExposureCounts(*row[1:]))
+        return found
+
     def record_many(self, exposures: Sequence[Exposure]) -> None:
         """Each exposure adds one to its experiences' counters of its visitor key, in its day
-        and session; all of them in one transaction."""
-        if not exposures:
+        and session; all of them in one transaction, one statement."""
+        rows = [
+            {"workspace_id": exposure.workspace_id, "visitor": exposure.visitor,
+             "experience_id": experience_id, "lifetime": 1, "first_at": exposure.now_ms,
+             "last_at": exposure.now_ms, "day": exposure.day, "day_count": 1,
+             "session_key": exposure.session_key, "session_count": 1}
+            for exposure in exposures
+            for experience_id in sorted(set(exposure.experience_ids))
+        ]  # fmt: skip
+        if not rows:
             return
-        table = t.experience_exposures
-        c = table.c
+        # The same counter twice in one statement would conflict with itself (PostgreSQL
+        # refuses that): one statement per round of repeats.
+        rounds: list[list[dict[str, Any]]] = []
+        seen: dict[tuple[Any, ...], int] = {}
+        for row in rows:
+            key = (row["workspace_id"], row["visitor"], row["experience_id"])
+            index = seen.get(key, 0)
+            seen[key] = index + 1
+            if index == len(rounds):
+                rounds.append([])
+            rounds[index].append(row)
         with self.db.write() as conn:
-            for exposure in exposures:
-                ids = sorted(set(exposure.experience_ids))
-                if not ids:
-                    continue
-                day, session, now = exposure.day, exposure.session_key, exposure.now_ms
-                insert = self._insert(table)
-                statement = insert.on_conflict_do_update(
-                    index_elements=["workspace_id", "visitor", "experience_id"],
-                    set_={
-                        "lifetime": c.lifetime + 1,
-                        "last_at": now,
-                        "day_count": case((c.day == day, c.day_count + 1), else_=1),
-                        "day": day,
-                        "session_count": case(
-                            (c.session_key == session, c.session_count + 1), else_=1
-                        ),
-                        "session_key": session,
-                    },
-                )
-                rows = [
-                    {"workspace_id": exposure.workspace_id, "visitor": exposure.visitor,
-                     "experience_id": experience_id, "lifetime": 1, "first_at": now,
-                     "last_at": now, "day": day, "day_count": 1, "session_key": session,
-                     "session_count": 1}
-                    for experience_id in ids
-                ]  # fmt: skip
-                conn.execute(statement, rows)
+            for batch in rounds:
+                conn.execute(self._upsert(), batch)
 
     def forget(
         self, workspace_id: int, profile_ids: Sequence[int], identity_keys: Sequence[str] = ()
