@@ -6,13 +6,14 @@ out until it is added."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 
 from relevo.catalog.card_cache import CardCache
 from relevo.catalog.product import Product
 from tests.conftest import Api
 
 
-def _upsert(api: Api, products: list[dict[str, object]], seconds_ago: float = 0) -> None:
+def _upsert(api: Api, products: Sequence[Mapping[str, object]], seconds_ago: float = 0) -> None:
     now_ms = int((time.time() - seconds_ago) * 1000)
     api.services.catalog.upsert(
         api.keys.workspace.id, [Product.model_validate(p) for p in products], now_ms
