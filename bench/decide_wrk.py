@@ -33,7 +33,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-from bench.audiences import saved_audiences  # noqa: E402
+from bench.audiences import saved_audiences, settle  # noqa: E402
 from bench.common import fresh_settings, record  # noqa: E402
 from bench.ingest_wrk import cpu_seconds  # noqa: E402
 from bench.recs_latency import load_shop, train  # noqa: E402
@@ -171,11 +171,16 @@ def main() -> None:
             wall, _, _ = train(environment(settings))
             print(f"trained in {wall:.0f} s", flush=True)
             server = RealServer(settings, workers=2)
+            # The audience job's first judging of the 100,000 profiles (a one-off backfill
+            # in the supervisor) is over before the load starts, as in bench/audiences.py.
+            settled = settle(services, timeout=900)
+            print(f"audience job's first run done {settled:.0f} s after the start", flush=True)
             sample = warm_up(server.url, secret)
             answered = {k: v["source"] for k, v in sample["placements"].items()}
             print(f"a decision: {answered}", flush=True)
             lines.append(
-                f"`relevo serve --workers 2`; wrk -t2 -c{args.connections} scheduled at "
+                f"`relevo serve --workers 2`, after the audience job's first run over the "
+                f"profiles ({settled:.0f} s); wrk -t2 -c{args.connections} scheduled at "
                 f"{args.rate} decisions/s for {args.seconds} s, {args.runs} runs after "
                 f"{args.warm_seconds} s of unrecorded warm-up, 3 placements each (home-hero, "
                 "pdp-similar, pdp-together); latency from the scheduled send"
