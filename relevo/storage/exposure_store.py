@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import bindparam, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from relevo.decide.exposures import Exposure
@@ -20,6 +20,18 @@ _COUNTS_SQL = """
 SELECT experience_id, lifetime, first_at, last_at, day, day_count, session_key, session_count
 FROM experience_exposures WHERE workspace_id = %(w)s AND visitor = ANY(%(v)s)
 """
+
+
+def _counts_query() -> Any:
+    c = t.experience_exposures.c
+    columns = (c.experience_id, c.lifetime, c.first_at, c.last_at, c.day, c.day_count,
+               c.session_key, c.session_count)  # fmt: skip
+    visitors: Any = bindparam("v", expanding=True)
+    return select(*columns).where(c.workspace_id == bindparam("w"), c.visitor.in_(visitors))
+
+
+# Built once: on the decision's path, building the statement cost more than running it.
+_COUNTS = _counts_query()
 
 
 class ExposureStore:
@@ -34,14 +46,8 @@ class ExposureStore:
         """Every counter row of these visitor keys, by experience id."""
         if not visitors:
             return {}
-        c = t.experience_exposures.c
         with self.db.read() as conn:
-            rows = conn.execute(
-                select(
-                    c.experience_id, c.lifetime, c.first_at, c.last_at, c.day, c.day_count,
-                    c.session_key, c.session_count,
-                ).where(c.workspace_id == workspace_id, c.visitor.in_(list(visitors)))
-            ).all()  # fmt: skip
+            rows = conn.execute(_COUNTS, {"w": workspace_id, "v": list(visitors)}).all()
         found: dict[str, list[ExposureCounts]] = {}
         for row in rows:
             found.setdefault(row[0], []).append(ExposureCounts(*row[1:]))
