@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from relevo.audiences.behaviour import behaviour_answer
@@ -32,7 +33,6 @@ from relevo.decide.exposures import Exposure, ExposureSource, visitor_keys
 from relevo.decide.messages import EXPERIENCE_VIEWED, message_id, system_message
 from relevo.decide.recorder import ExposureRecorder
 from relevo.decide.tokens import DecisionClaims, sign, visitor_hash
-from relevo.errors import RelevoError
 from relevo.experiences.service import Experiences, LiveExperience
 from relevo.identity.identities import Identity
 from relevo.tracking.jobs import IngestJob, StoredBatch
@@ -129,6 +129,14 @@ class Decider:
         self.engine = Engine(blocks)
         # (workspace, experience, variant, code) -> when this process last recorded it
         self._failures_seen: dict[tuple[int, str, str, str], float] = {}
+        self._writing: set[asyncio.Future[StoredBatch]] = set()  # exposures being written
+
+    def _written(self, decision_id: str, done: asyncio.Future[StoredBatch]) -> None:
+        self._writing.discard(done)
+        if done.cancelled():
+            log.warning("exposures of %s not recorded: the server stopped", decision_id)
+        elif done.exception() is not None:
+            log.warning("exposures of %s not recorded: %s", decision_id, done.exception())
 
     # -- the visitor ---------------------------------------------------------------------------
     async def _person(
@@ -346,13 +354,13 @@ class Decider:
                          frequency.today(now_ms), visitor.session_key)
             )  # fmt: skip
         if messages:
-            try:
-                await self.writer.submit(IngestJob(request.workspace_id, messages, []))
-            except RelevoError as error:
-                log.warning("exposures of %s not recorded: %s", decision.decision_id, error)
-                decision.errors.append(
-                    {"placement": None, "code": "exposures_not_recorded", "message": error.message}
-                )
+            # Handed to the event writer, which commits them with the next group (durable
+            # within milliseconds); the answer does not wait for that commit, which was most of
+            # a decision's time. A writer that refuses them (its queue full) is logged.
+            job = IngestJob(request.workspace_id, messages, [])
+            written = asyncio.ensure_future(self.writer.submit(job))
+            self._writing.add(written)
+            written.add_done_callback(partial(self._written, decision.decision_id))
         now = time.monotonic()
         for failure in failures:
             # A broken experience fails every decision: its error is kept once a while.
