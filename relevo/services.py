@@ -18,7 +18,7 @@ from relevo.decide.blocks import Blocks
 from relevo.decide.exposures import identity_key
 from relevo.decide.feedback import Feedback
 from relevo.decide.recorder import ExposureRecorder
-from relevo.decide.service import Decider
+from relevo.decide.service import Decider, DecisionParts
 from relevo.decide.tokens import token_key
 from relevo.experiences.service import Experiences
 from relevo.identity.identities import Identity
@@ -121,10 +121,10 @@ class Services:
         def key(workspace_id: int) -> bytes:
             return token_key(self.workspaces.trust_keys(workspace_id).link_secret)
 
-        parts = (self.experiences, self.audiences, blocks, self.exposures,
-                 self.exposure_recorder, self.writer, key)  # fmt: skip
-        self.decider = Decider(*parts)
-        self.decision_feedback = Feedback(*parts)
+        parts = DecisionParts(self.experiences, self.audiences, blocks, self.exposures,
+                              self.exposure_recorder, self.writer, key)  # fmt: skip
+        self.decider = Decider(parts)
+        self.decision_feedback = Feedback(parts)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:

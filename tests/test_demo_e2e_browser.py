@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,23 +24,13 @@ from relevo.demo.loader import load_demo
 from relevo.services import Services
 from relevo.settings import Settings
 from relevo.storage.migrate import upgrade
+from tests.browser import BROWSER_TESTS, CHROMIUM, sync_api
 from tests.databases import make_settings
 from tests.real_server import RealServer
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("SHOTS", "/tmp/shots"))
 SMALL_DEMO = 40  # customers, beside the storefront's own: loads and trains in seconds
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright for Python is not installed (pip install -e .[dev])"
-)
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="Debian's chromium is not installed (apt-get install chromium): "
-        "the real-browser tests need it",
-    ),
-]
+pytestmark = BROWSER_TESTS
 
 
 def _wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:

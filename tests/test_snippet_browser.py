@@ -8,7 +8,6 @@ import base64
 import contextlib
 import http.server
 import json
-import shutil
 import subprocess
 import threading
 import time
@@ -21,21 +20,11 @@ import pytest
 
 from relevo.identity.proofs import identity_token
 from relevo.settings import Settings
+from tests.browser import BROWSER_TESTS, CHROMIUM, sync_api
 from tests.databases import drop_schema, make_settings
 from tests.real_server import RELEVO, RealServer, create_workspace, environment, free_port
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright for Python is not installed (pip install -e .[dev])"
-)
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="Debian's chromium is not installed (apt-get install chromium): "
-        "the real-browser tests need it",
-    ),
-]
+pytestmark = BROWSER_TESTS
 
 PRODUCT_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Heart T-light holder - Candle shop</title>

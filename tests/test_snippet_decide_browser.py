@@ -17,18 +17,12 @@ import httpx
 import pytest
 
 from relevo.settings import Settings
+from tests.browser import BROWSER_TESTS, CHROMIUM, sync_api
 from tests.databases import drop_schema, make_settings
 from tests.real_server import RealServer, create_workspace
-from tests.test_snippet_browser import CHROMIUM, _cli, _shop, _wait_for, sync_api
+from tests.test_snippet_browser import _cli, _shop, _wait_for
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="Debian's chromium is not installed (apt-get install chromium): "
-        "the real-browser tests need it",
-    ),
-]
+pytestmark = BROWSER_TESTS
 SHOTS = Path("/tmp/shots")
 
 # The snippet in the head (no flicker: the placements are hidden before they are parsed), loaded

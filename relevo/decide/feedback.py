@@ -18,20 +18,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from relevo.audiences.service import Audiences
 from relevo.decide import frequency
-from relevo.decide.blocks import BlockRequest, Blocks, quiz_answers
+from relevo.decide.blocks import BlockRequest, quiz_answers
 from relevo.decide.eligibility import caps_of
-from relevo.decide.exposures import Exposure, ExposureSource, visitor_keys
+from relevo.decide.exposures import Exposure, visitor_keys
 from relevo.decide.messages import FEEDBACK_EVENTS, message_id, system_message
-from relevo.decide.recorder import ExposureRecorder
-from relevo.decide.service import EventWriter
+from relevo.decide.service import DecisionParts
 from relevo.decide.tokens import (
     REPLAYED,
     DecisionClaims,
@@ -49,7 +47,6 @@ from relevo.experiences.model import (
     Variant,
     is_browser_trigger,
 )
-from relevo.experiences.service import Experiences
 from relevo.identity.claims import Claim
 from relevo.identity.identities import EMAIL, Identity, normalise_email
 from relevo.tracking.jobs import IngestJob
@@ -129,23 +126,14 @@ def _variant(experience: Experience | None, variant_id: str | None) -> Variant |
 
 
 class Feedback:
-    def __init__(
-        self,
-        experiences: Experiences,
-        audiences: Audiences,
-        blocks: Blocks,
-        exposures: ExposureSource,
-        recorder: ExposureRecorder,
-        writer: EventWriter,
-        token_key: Callable[[int], bytes],
-    ) -> None:
-        self.experiences = experiences
-        self.audiences = audiences
-        self.blocks = blocks
-        self.exposures = exposures
-        self.recorder = recorder
-        self.writer = writer
-        self.token_key = token_key
+    def __init__(self, parts: DecisionParts) -> None:
+        self.experiences = parts.experiences
+        self.audiences = parts.audiences
+        self.blocks = parts.blocks
+        self.exposures = parts.exposures
+        self.recorder = parts.recorder
+        self.writer = parts.writer
+        self.token_key = parts.token_key
 
     async def report(self, request: FeedbackRequest, now_ms: int) -> FeedbackAnswer:
         answer = FeedbackAnswer()

@@ -108,25 +108,29 @@ def _product_id(context: dict[str, Any]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class DecisionParts:
+    """What decisions and their feedback are made from (built by relevo.services)."""
+
+    experiences: Experiences
+    audiences: Audiences
+    blocks: Blocks
+    exposures: ExposureSource
+    recorder: ExposureRecorder
+    writer: EventWriter
+    token_key: Callable[[int], bytes]  # a workspace's key for tokens and counter keys
+
+
 class Decider:
-    def __init__(
-        self,
-        experiences: Experiences,
-        audiences: Audiences,
-        blocks: Blocks,
-        exposures: ExposureSource,
-        recorder: ExposureRecorder,
-        writer: EventWriter,
-        token_key: Callable[[int], bytes],
-    ) -> None:
-        self.experiences = experiences
-        self.audiences = audiences
-        self.blocks = blocks
-        self.exposures = exposures
-        self.recorder = recorder
-        self.writer = writer
-        self.token_key = token_key
-        self.engine = Engine(blocks)
+    def __init__(self, parts: DecisionParts) -> None:
+        self.experiences = parts.experiences
+        self.audiences = parts.audiences
+        self.blocks = parts.blocks
+        self.exposures = parts.exposures
+        self.recorder = parts.recorder
+        self.writer = parts.writer
+        self.token_key = parts.token_key
+        self.engine = Engine(parts.blocks)
         # (workspace, experience, variant, code) -> when this process last recorded it
         self._failures_seen: dict[tuple[int, str, str, str], float] = {}
         self._writing: set[asyncio.Future[StoredBatch]] = set()  # exposures being written
