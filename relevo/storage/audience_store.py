@@ -121,18 +121,29 @@ def _merged_members(
     """(audience, merged profile, its survivor, entered at) of the rows of profiles merged
     into these survivors."""
     m, p = t.audience_members.c, t.profiles.c
-    found: list[tuple[str, int, int, int]] = []
+    # The merged profiles first (by the merged_into index), then their rows by profile id:
+    # as one join, PostgreSQL without statistics walked every membership row of the
+    # workspace for each chunk (160 ms at 125,000 rows), most often to find no merge at all.
+    survivor_of: dict[int, int] = {}
     for start in range(0, len(survivor_ids), 500):
+        # By merged_into alone: profiles merge within their workspace, and with the workspace
+        # too the planner also walked the workspace's index (6 ms at 190,000 profiles).
+        merged = conn.execute(
+            select(p.id, p.merged_into).where(p.merged_into.in_(survivor_ids[start : start + 500]))
+        )
+        survivor_of.update((int(pid), int(survivor)) for pid, survivor in merged)
+    found: list[tuple[str, int, int, int]] = []
+    merged_ids = sorted(survivor_of)
+    for start in range(0, len(merged_ids), 500):
         rows = conn.execute(
-            select(m.audience_id, m.profile_id, p.merged_into, m.entered_at)
-            .join(t.profiles, p.id == m.profile_id)
+            select(m.audience_id, m.profile_id, m.entered_at)
             .where(
                 m.workspace_id == workspace_id,
-                p.merged_into.in_(survivor_ids[start : start + 500]),
+                m.profile_id.in_(merged_ids[start : start + 500]),
             )
             .order_by(m.profile_id, m.audience_id)
         )
-        found += [(a, merged, survivor, at) for a, merged, survivor, at in rows]
+        found += [(a, pid, survivor_of[pid], at) for a, pid, at in rows]
     return found
 
 
