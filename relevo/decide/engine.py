@@ -17,7 +17,7 @@ from typing import Any
 
 from relevo.decide.blocks import Block, BlockRequest, Blocks, quiz_answers
 from relevo.decide.eligibility import Judged, VisitorState
-from relevo.decide.render import RenderFailed, card, render, template_variables
+from relevo.decide.render import card, template_variables
 from relevo.decide.variants import choose_variant
 from relevo.errors import RelevoError
 from relevo.experiences.model import (
@@ -28,6 +28,7 @@ from relevo.experiences.model import (
     Variant,
     is_browser_trigger,
 )
+from relevo.experiences.templates import TemplateFailed, render
 
 EXPERIENCE = "experience"
 DEFAULT = "default"
@@ -241,11 +242,11 @@ class Engine:
             )
             try:
                 html = render(template, variables)
-            except RenderFailed as error:
+            except TemplateFailed as error:
                 if attempt.judged is not None:
-                    attempt.failure = ("template_failed", error.message)
+                    attempt.failure = ("template_failed", str(error))
                     return None
-                attempt.failure = ("default_template_failed", error.message)
+                attempt.failure = ("default_template_failed", str(error))
         if attempt.judged is None:
             return Filled(
                 placement, DEFAULT, content=content, html=html,

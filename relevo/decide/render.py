@@ -1,10 +1,9 @@
-"""What a variant's template sees, and rendering it through the experiences' sandbox
-(relevo.experiences.templates: autoescaped, bounded output, bounded ``range``). Pure, no I/O.
+"""What a variant's template sees (rendered by the experiences' sandbox,
+relevo.experiences.templates: autoescaped, bounded output, bounded ``range``). Pure, no I/O.
 
 Only the profile's safe fields are variables (``safe_profile``): never an e-mail, a phone, an
 address or a last name.
 
-    render(source, variables) -> str                        raises RenderFailed
     template_variables(document, content, cards, context, placement_id) -> dict
 """
 
@@ -13,29 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from relevo.experiences.templates import TemplateFailed
-from relevo.experiences.templates import render as render_template
-
 CARD_FIELDS = (
     "product_id", "title", "url", "image_url", "price", "sale_price", "brand", "category",
 )  # fmt: skip
-
-
-class RenderFailed(Exception):
-    """A template that raised or wrote too much: the decision skips the variant."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-def render(source: str, variables: Mapping[str, Any]) -> str:
-    try:
-        return render_template(source, variables)
-    except TemplateFailed as error:
-        raise RenderFailed(str(error)) from None
-    except Exception as error:  # whatever a template does, the page is never failed by it
-        raise RenderFailed(f"{type(error).__name__}: {error}"[:500]) from None
 
 
 def _text(value: Any) -> str | None:

@@ -33,6 +33,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -58,11 +59,11 @@ MAX_RECOMMENDED = 50
 MAX_QUESTIONS = 10
 MAX_ANSWERS = 12
 MAX_OPTIONS = 12
-PLACEMENT_KINDS = (
+PlacementKind = Literal[
     "banner", "recommendations", "overlay", "navigation", "landing", "email", "receipt", "inline"
-)  # fmt: skip
-CHANNELS = ("web", "email", "receipt", "store", "call_centre")
-MODES = ("replace", "append", "prepend", "before", "after", "overlay")
+]  # fmt: skip
+Channel = Literal["web", "email", "receipt", "store", "call_centre"]
+Mode = Literal["replace", "append", "prepend", "before", "after", "overlay"]
 SERVER_TRIGGERS = ("page_view", "product_view", "cart_value", "checkout", "event")
 BROWSER_TRIGGERS = ("exit_intent", "scroll_depth", "time_on_page", "inactivity", "add_to_cart")
 REGEX_PREFIX = "re:"
@@ -104,13 +105,10 @@ class Content(_Strict):
 class Placement(_Strict):
     id: str = Field(pattern=ID)
     name: str = Field("", max_length=200)
-    kind: Literal[
-        "banner", "recommendations", "overlay", "navigation", "landing", "email", "receipt",
-        "inline",
-    ]  # fmt: skip
-    channel: Literal["web", "email", "receipt", "store", "call_centre"] = "web"
+    kind: PlacementKind
+    channel: Channel = "web"
     selector: str | None = Field(None, min_length=1, max_length=MAX_TEXT)
-    mode: Literal["replace", "append", "prepend", "before", "after", "overlay"] = "replace"
+    mode: Mode = "replace"
     default: Content | None = None
     recommendations: RecommendationBlock | None = None
 
@@ -369,8 +367,6 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 
 def _json_size(value: Any) -> int:
-    import orjson
-
     try:
         return len(orjson.dumps(value))
     except (TypeError, orjson.JSONEncodeError):

@@ -1,31 +1,23 @@
 """Placements, experiences and the errors decisions met, in the database.
 
 Definitions are stored as validated (relevo.experiences.model). Servers cache a workspace's
-and look for changes with ``revision`` (one indexed read per table): ``updated_at`` rises
-strictly within a workspace, so (count, latest update) changes whenever one is created,
-replaced or deleted.
+and look for changes with ``revision`` (relevo.storage.revisions: one indexed read per table).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 
 from relevo.errors import ConflictError
 from relevo.storage import schema as t
 from relevo.storage.database import Database
+from relevo.storage.revisions import next_stamp
 
 MAX_PLACEMENTS = 500  # per workspace
 MAX_EXPERIENCES = 1000  # per workspace: a decision considers those of its placements
 MAX_ERRORS_KEPT = 200  # per experience, newest kept
-
-
-def _stamp(conn: Connection, table: Table, workspace_id: int, now_ms: int) -> int:
-    latest = conn.execute(
-        select(func.max(table.c.updated_at)).where(table.c.workspace_id == workspace_id)
-    ).scalar_one()
-    return max(now_ms, int(latest or 0) + 1)
 
 
 class ExperienceStore:
@@ -163,7 +155,7 @@ class ExperienceStore:
         c = table.c
         mine = (c.workspace_id == workspace_id, c[key] == item_id)
         with self.db.write() as conn:
-            stamp = _stamp(conn, table, workspace_id, now_ms)
+            stamp = next_stamp(conn, table, workspace_id, now_ms)
             exists = conn.execute(select(c[key]).where(*mine)).first() is not None
             if exists:
                 if not replace:

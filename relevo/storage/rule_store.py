@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 
 from relevo.errors import ConflictError, NotFound
 from relevo.storage import schema as t
 from relevo.storage.database import Database
+from relevo.storage.revisions import next_stamp
 
 MAX_RULES = 500  # per workspace: every request considers all of them
 
@@ -21,13 +22,6 @@ MAX_RULES = 500  # per workspace: every request considers all of them
 class RuleStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    def _stamp(self, conn: Connection, workspace_id: int, now_ms: int) -> int:
-        c = t.merchandising_rules.c
-        latest = conn.execute(
-            select(func.max(c.updated_at)).where(c.workspace_id == workspace_id)
-        ).scalar_one()
-        return max(now_ms, int(latest or 0) + 1)
 
     def create(self, workspace_id: int, rule_id: str, definition: dict[str, Any],
                audience_id: str | None, now_ms: int) -> None:  # fmt: skip
@@ -43,7 +37,7 @@ class RuleStore:
             ).scalar_one()
             if count >= MAX_RULES:
                 raise ConflictError(f"a workspace has at most {MAX_RULES} rules; delete some first")
-            stamp = self._stamp(conn, workspace_id, now_ms)
+            stamp = next_stamp(conn, t.merchandising_rules, workspace_id, now_ms)
             conn.execute(
                 t.merchandising_rules.insert().values(
                     workspace_id=workspace_id,
@@ -59,7 +53,7 @@ class RuleStore:
                 audience_id: str | None, now_ms: int) -> None:  # fmt: skip
         c = t.merchandising_rules.c
         with self.db.write() as conn:
-            stamp = self._stamp(conn, workspace_id, now_ms)
+            stamp = next_stamp(conn, t.merchandising_rules, workspace_id, now_ms)
             changed = conn.execute(
                 update(t.merchandising_rules)
                 .where(c.workspace_id == workspace_id, c.rule_id == rule_id)

@@ -23,7 +23,7 @@ from relevo.decide.feedback import MAX_EVENTS, FeedbackRequest, Reported
 from relevo.decide.service import MAX_PLACEMENTS, PROFILE_ID, DecideRequest
 from relevo.decide.tokens import MAX_TOKEN_CHARS
 from relevo.errors import Forbidden, RelevoError
-from relevo.experiences.model import CHANNELS
+from relevo.experiences.model import Channel
 from relevo.identity.identities import ANONYMOUS_ID, USER_ID, Identity, normalise_lookup
 from relevo.identity.proofs import verify_identity_token, verify_link_token
 from relevo.profiles.view import iso
@@ -46,8 +46,6 @@ _RESPONSES = error_responses(
         429: "Rate limited (browser key): retry after Retry-After seconds",
     }
 )
-_Channel = Literal["web", "email", "receipt", "store", "call_centre"]
-assert set(CHANNELS) == {"web", "email", "receipt", "store", "call_centre"}
 
 
 class IdentityIn(BaseModel):
@@ -72,7 +70,7 @@ class DecideIn(BaseModel):
         "decision is for the customer it was sent to (later pages know them anyway)",
     )
     identity: IdentityIn | None = Field(None, description="Secret key only: anyone, by any kind")
-    channel: _Channel = "web"
+    channel: Channel = "web"
     context: dict[str, Any] = Field(
         default_factory=dict,
         description="Segment's context (page, campaign, userAgent, timezone) with the product "
