@@ -477,3 +477,45 @@ decision_refusals = Table(
     Column("count", BigInteger, nullable=False),
     Column("last_at", BigInteger, nullable=False),
 )
+
+# -- experiments (relevo.experiments; migration 0016) --
+
+# An experiment over an experience's variants or a recommendation placement's settings (and the
+# workspace's global holdout, kind "holdout"); its definition as saved, its state apart so the
+# decisions' cache can look for changes as with experiences.
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("experiment_id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # experience | placement | holdout
+    Column("subject_id", String(64), nullable=True),  # the experience or placement tested
+    Column("status", String(16), nullable=False),  # draft | running | stopped | shipped
+    Column("definition", Json, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger, nullable=True),
+    Column("stopped_at", BigInteger, nullable=True),
+    Index("ix_experiments_subject", "workspace_id", "kind", "subject_id"),
+)
+
+# Who was assigned what, first: one row per (experiment, profile), written in the transaction
+# that stores the profile's first ``Experiment Viewed`` event for it. Sticky: a decision reads
+# the person's rows before hashing. A merge leaves both profiles' rows (both exposures stay
+# visible); the person keeps the variation of the earliest. The dimensions are the visitor's
+# at that first exposure, for results broken down by them.
+experiment_assignments = Table(
+    "experiment_assignments",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("experiment_id", String(64), primary_key=True),
+    Column("profile_id", BigInteger, primary_key=True),
+    Column("variation_id", String(64), nullable=False),
+    Column("exposed_at", BigInteger, nullable=False),
+    Column("device", String(32), nullable=True),
+    Column("source", String(64), nullable=True),  # traffic source: ppc, newsletter, organic...
+    Column("visitor_type", String(16), nullable=True),  # new | returning
+    Column("segment", String(64), nullable=True),
+    Column("audiences", JSON, nullable=True),  # the audience ids the visitor was in
+    Index("ix_experiment_assignments_profile", "workspace_id", "profile_id"),
+)
