@@ -48,3 +48,36 @@ def exposure_message_id(experiment_id: str, unit: str) -> str:
     keyed hash (relevo.decide.exposures.identity_key) the decision was for."""
     digest = hashlib.sha256(f"{experiment_id}\x00{unit}".encode()).hexdigest()[:32]
     return f"xv_{digest}"
+
+
+def exposure_from(properties: Any) -> ExperimentExposure | None:
+    """What an ``Experiment Viewed`` event's properties report (the inverse of
+    ``ExperimentExposure.properties``); None unless they name an experiment and a variation.
+    Whoever sent it, a decision or a shop's own SDK, the first one stored for a profile is
+    its assignment."""
+    if not isinstance(properties, dict):
+        return None
+    experiment_id = properties.get("experiment_id")
+    variation_id = properties.get("variation_id")
+    if not (isinstance(experiment_id, str) and experiment_id):
+        return None
+    if not (isinstance(variation_id, str) and variation_id):
+        return None
+    audiences = properties.get("audiences")
+    return ExperimentExposure(
+        experiment_id=experiment_id,
+        experiment_name=_text(properties.get("experiment_name")) or "",
+        variation_id=variation_id,
+        variation_name=_text(properties.get("variation_name")) or "",
+        device=_text(properties.get("device")),
+        source=_text(properties.get("source")),
+        visitor_type=_text(properties.get("visitor_type")),
+        segment=_text(properties.get("segment")),
+        audiences=tuple(a for a in audiences if isinstance(a, str) and a)
+        if isinstance(audiences, list)
+        else (),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
