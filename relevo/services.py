@@ -21,6 +21,7 @@ from relevo.decide.recorder import ExposureRecorder
 from relevo.decide.service import Decider, DecisionParts
 from relevo.decide.tokens import token_key
 from relevo.experiences.service import Experiences
+from relevo.experiments.service import Experiments
 from relevo.identity.identities import Identity
 from relevo.profiles.lifecycle import LifecycleThresholds
 from relevo.profiles.materializer import Materializer, MaterializerThread
@@ -39,6 +40,7 @@ from relevo.storage.catalog_store import CatalogStore
 from relevo.storage.database import Database
 from relevo.storage.erasure_store import Erased, ErasureStore
 from relevo.storage.experience_store import ExperienceStore
+from relevo.storage.experiment_store import ExperimentStore
 from relevo.storage.exposure_store import ExposureStore
 from relevo.storage.ingest_store import IngestStore
 from relevo.storage.interaction_store import InteractionStore
@@ -106,6 +108,7 @@ class Services:
     audiences: Audiences
     scores: ScoreStore  # each customer's segment, propensity and value (relevo.scores)
     experiences: Experiences  # placements and the experiences that fill them
+    experiments: Experiments  # experiments on experiences and placements, the global holdout
     # POST /v1/decide and its feedback (relevo.decide), made from the above in __post_init__.
     exposures: ExposureStore = field(init=False)
     exposure_recorder: ExposureRecorder = field(init=False)  # counters, in group commits
@@ -184,6 +187,7 @@ class Services:
             audiences=audiences,
             scores=scores,
             experiences=experiences,
+            experiments=Experiments(ExperimentStore(db), experiences, audiences, STRATEGIES),
         )
 
     def erase(self, workspace_id: int, identity: Identity, suppress: bool = False) -> Erased:
