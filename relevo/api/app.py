@@ -21,6 +21,7 @@ from relevo.api.routes import (
     catalog,
     decide,
     experiences,
+    experiments,
     health,
     identity_links,
     profiles,
@@ -166,6 +167,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(segments.router)
     app.include_router(experiences.placements_router)
     app.include_router(experiences.router)
+    app.include_router(experiments.router)
+    app.include_router(experiments.holdout_router)
     app.include_router(snippet.router)
     app.include_router(storefront.router)  # the demo shop's pages (/demo), not in the schema
     app.include_router(health.router)
