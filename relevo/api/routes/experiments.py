@@ -104,6 +104,20 @@ def _body(description: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, "description": description, "content": content}}
 
 
+# start and stop take nothing: documented as an optional empty object, which is what a client
+# that always sends JSON sends.
+_NO_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "maxProperties": 0, "description": "Nothing"}
+            }
+        },
+    }
+}
+
+
 def _answer(model: type[BaseModel], description: str) -> dict[str, Any]:
     return {"model": model, "description": description}
 
@@ -193,6 +207,7 @@ def delete_experiment(
 
 @router.post(
     "/{experiment_id}/start",
+    openapi_extra=_NO_BODY,
     responses={200: _answer(ExperimentOut, "Running"), **_STATE},
     summary="Start (or resume) an experiment: one running experiment per experience/placement",
 )
@@ -204,6 +219,7 @@ def start_experiment(
 
 @router.post(
     "/{experiment_id}/stop",
+    openapi_extra=_NO_BODY,
     responses={
         200: _answer(ExperimentOut, "Stopped: visitors see what they would without it"),
         **_STATE,
