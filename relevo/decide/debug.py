@@ -22,7 +22,7 @@ def debug_view(visitor: VisitorState, plans: Sequence[PlacementPlan]) -> dict[st
         placements[plan.placement.id] = {
             "source": filled.source,
             "experience": winner,
-            "experiences": [_why(j, winner, failed) for j in plan.judged],
+            "experiences": [_why(j, winner, failed, plan.held_back) for j in plan.judged],
             "triggers": [
                 {"experience": j.experience.id, "type": j.experience.trigger.type,
                  "fired": j.trigger.fired, "browser": j.trigger.browser, "why": j.trigger.why}
@@ -30,8 +30,15 @@ def debug_view(visitor: VisitorState, plans: Sequence[PlacementPlan]) -> dict[st
                 if j.trigger is not None and j.experience.trigger is not None
             ],
             "recommendations": None if filled.block is None else filled.block.debug(),
+            "experiments": [
+                {"experiment": a.running.experiment.id, "variation": a.variation.id,
+                 "sticky": a.sticky, "counted": a.exposed}
+                for a in plan.arms
+            ],
         }  # fmt: skip
+    holdout = visitor.arms.holdout
     return {
+        "holdout": None if holdout is None else holdout.variation.id,
         "visitor": {
             "profile_id": visitor.profile_id,
             "identity": visitor.identity[0],
@@ -44,12 +51,16 @@ def debug_view(visitor: VisitorState, plans: Sequence[PlacementPlan]) -> dict[st
     }
 
 
-def _why(judged: Judged, winner: str | None, failed: dict[str, str]) -> dict[str, Any]:
+def _why(
+    judged: Judged, winner: str | None, failed: dict[str, str], held_back: Sequence[str]
+) -> dict[str, Any]:
     experience = judged.experience
     found: dict[str, Any] = {"id": experience.id, "priority": experience.priority}
     failed_check = judged.failed
     if experience.id == winner:
         found.update(outcome="chosen", why="the highest-priority eligible experience")
+    elif experience.id in held_back:
+        found.update(outcome="held_back", why="its experiment's control: shown without it")
     elif failed_check is not None:
         found.update(outcome="not_eligible", check=failed_check.name, why=failed_check.why)
     elif experience.id in failed:

@@ -3,6 +3,7 @@ the visitor as read once for the whole request (``VisitorState``).
 
 Checks, in order (the first that fails decides, and the debug answer names it):
 
+    holdout     the visitor is not in the global holdout (placement defaults only)
     status      the experience is active
     schedule    now is within its schedule
     audience    the visitor is in its audience (built-in or saved, judged once per request)
@@ -21,6 +22,7 @@ from typing import Any
 
 from relevo.audiences.model import Membership
 from relevo.conditions import Answer
+from relevo.decide.arms import NO_ARMS, Arms
 from relevo.decide.frequency import Caps, Seen, capped
 from relevo.decide.triggers import TriggerOutcome, evaluate_trigger
 from relevo.experiences.model import Experience
@@ -47,6 +49,7 @@ class VisitorState:
     # Every audience judged with its reason: only for debug (writing fifty reasons costs
     # more than judging them).
     memberships: Mapping[str, Membership] = field(default_factory=dict)
+    arms: Arms = NO_ARMS  # the experiments this decision touches (relevo.decide.arms)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ def judge(live: LiveExperience, visitor: VisitorState) -> Judged:
     def done(trigger: TriggerOutcome | None = None) -> Judged:
         return Judged(experience, tuple(checks), trigger)
 
+    if visitor.arms.held_out:
+        checks.append(Check("holdout", False, "the visitor is in the global holdout"))
+        return done()
     if experience.status != "active":
         checks.append(Check("status", False, f"the experience is {experience.status}"))
         return done()

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from relevo.decide.arms import Arm
 from relevo.decide.blocks import Block, BlockRequest, Blocks, quiz_answers
 from relevo.decide.eligibility import Judged, VisitorState
 from relevo.decide.render import card, template_variables
@@ -91,6 +92,10 @@ class PlacementPlan:
     tried: list[tuple[Judged, str]] = field(default_factory=list)  # (judged, failure code)
     filled: Filled | None = None
     default_tried: bool = False
+    arms: list[Arm] = field(default_factory=list)  # experiments reached: their exposures
+    held_back: list[str] = field(
+        default_factory=list
+    )  # experiences an experiment's control skipped
 
 
 def quiz_of(variant: Variant) -> Quiz | None:
@@ -98,16 +103,33 @@ def quiz_of(variant: Variant) -> Quiz | None:
     return interactive if isinstance(interactive, Quiz) else None
 
 
+def _variant_of(judged: Judged, visitor: VisitorState, plan: PlacementPlan) -> Variant | None:
+    """The variant the visitor sees of an eligible experience: its experiment's arm (None: the
+    control, which holds the experience back), else the hash over the variants' weights."""
+    experience = judged.experience
+    arm = visitor.arms.by_experience.get(experience.id)
+    if arm is not None:
+        plan.arms.append(arm)
+        wanted = arm.variation.variant
+        if wanted is None:
+            plan.held_back.append(experience.id)
+            return None
+        found = next((v for v in experience.variants if v.id == wanted), None)
+        if found is not None:
+            return found
+    return choose_variant(
+        experience.id, f"{visitor.identity[0]}:{visitor.identity[1]}", experience.variants
+    )
+
+
 def _attempt(plan: PlacementPlan, visitor: VisitorState) -> Attempt | None:
     """The next thing to try for the placement (None: it is filled, or nothing is left)."""
     if plan.filled is not None:
         return None
-    judged = next(plan.candidates, None)
-    if judged is not None:
-        experience = judged.experience
-        variant = choose_variant(
-            experience.id, f"{visitor.identity[0]}:{visitor.identity[1]}", experience.variants
-        )
+    for judged in plan.candidates:
+        variant = _variant_of(judged, visitor, plan)
+        if variant is None:
+            continue
         quiz = quiz_of(variant)
         block = variant.recommendations
         answers: dict[str, str] = {}
@@ -122,7 +144,12 @@ def _attempt(plan: PlacementPlan, visitor: VisitorState) -> Attempt | None:
     if plan.default_tried:
         return None
     plan.default_tried = True
-    return Attempt(plan.placement, None, None, plan.placement.recommendations)
+    block = plan.placement.recommendations
+    arm = visitor.arms.by_placement.get(plan.placement.id)
+    if arm is not None and block is not None:
+        plan.arms.append(arm)  # a recommendation placement's settings under test
+        block = arm.variation.recommendations or block
+    return Attempt(plan.placement, None, None, block)
 
 
 class Engine:

@@ -25,6 +25,7 @@ from relevo.audiences.context import request_context
 from relevo.audiences.model import matching, memberships
 from relevo.audiences.service import Audiences
 from relevo.decide import frequency
+from relevo.decide.arms import NO_ARMS, Arm, arms_for, exposure, touches
 from relevo.decide.blocks import BlockRequest, Blocks
 from relevo.decide.debug import debug_view
 from relevo.decide.eligibility import VisitorState, caps_of, judge
@@ -34,6 +35,8 @@ from relevo.decide.messages import EXPERIENCE_VIEWED, message_id, system_message
 from relevo.decide.recorder import ExposureRecorder
 from relevo.decide.tokens import DecisionClaims, sign, visitor_hash
 from relevo.experiences.service import Experiences, LiveExperience
+from relevo.experiments.exposure import EXPERIMENT_VIEWED, exposure_message_id
+from relevo.experiments.running import RunningSet
 from relevo.identity.identities import Identity
 from relevo.tracking.jobs import IngestJob, StoredBatch
 from relevo.tracking.messages import TrackedMessage
@@ -43,6 +46,14 @@ log = logging.getLogger(__name__)
 MAX_PLACEMENTS = 20
 PROFILE_ID = "profile_id"  # a lookup by profile id, as an e-mail link's token proves one
 FAILURE_EVERY_SECONDS = 10.0  # the same failure of a variant is recorded at most this often
+
+
+class ExperimentSource(Protocol):
+    """relevo.experiments.service.Experiments: what decisions read of experiments."""
+
+    def running(self, workspace_id: int) -> RunningSet: ...
+
+    async def assigned_awaited(self, workspace_id: int, profile_id: int) -> dict[str, str]: ...
 
 
 class EventWriter(Protocol):
@@ -119,6 +130,7 @@ class DecisionParts:
     recorder: ExposureRecorder
     writer: EventWriter
     token_key: Callable[[int], bytes]  # a workspace's key for tokens and counter keys
+    experiments: ExperimentSource
 
 
 class Decider:
@@ -130,10 +142,15 @@ class Decider:
         self.recorder = parts.recorder
         self.writer = parts.writer
         self.token_key = parts.token_key
+        self.experiments = parts.experiments
         self.engine = Engine(parts.blocks)
         # (workspace, experience, variant, code) -> when this process last recorded it
         self._failures_seen: dict[tuple[int, str, str, str], float] = {}
         self._writing: set[asyncio.Future[StoredBatch]] = set()  # exposures being written
+
+    def writing(self) -> int:
+        """Decisions whose exposure events the writer has not stored yet."""
+        return len(self._writing)
 
     def _written(self, decision_id: str, done: asyncio.Future[StoredBatch]) -> None:
         self._writing.discard(done)
@@ -159,7 +176,11 @@ class Decider:
         return None, None
 
     async def _visitor(
-        self, request: DecideRequest, now_ms: int, capped: Sequence[str]
+        self,
+        request: DecideRequest,
+        now_ms: int,
+        capped: Sequence[str],
+        tested: tuple[RunningSet, list[str], list[str]] | None,
     ) -> tuple[VisitorState, Identity | None, list[str]]:
         matched, found = await self._person(request)
         context = request_context(request.context, now_ms)
@@ -179,10 +200,24 @@ class Decider:
             else frozenset(a.id for a in matching(every, document, computed, now_ms, timeout))
         )
         keys = visitor_keys(self.token_key(request.workspace_id), request.identity, profile_id)
-        rows = {}
+        rows: dict[str, list[Any]] = {}
+        stored: dict[str, str] = {}
         if capped:
             await self.recorder.written(request.workspace_id, keys)
+        if capped and tested is not None and profile_id is not None:
+            rows, stored = await asyncio.gather(
+                self.exposures.counts_awaited(request.workspace_id, keys),
+                self.experiments.assigned_awaited(request.workspace_id, profile_id),
+            )
+        elif capped:
             rows = await self.exposures.counts_awaited(request.workspace_id, keys)
+        elif tested is not None and profile_id is not None:
+            stored = await self.experiments.assigned_awaited(request.workspace_id, profile_id)
+        arms = NO_ARMS
+        if tested is not None:
+            running, experience_ids, placement_ids = tested
+            unit = f"{request.identity[0]}:{request.identity[1]}"
+            arms = arms_for(running, unit, stored, experience_ids, placement_ids)
         session = frequency.current_session(
             computed, [r for found_rows in rows.values() for r in found_rows], now_ms, timeout
         )
@@ -198,6 +233,7 @@ class Decider:
             now_ms=now_ms,
             session_key=session,
             exposures={e: frequency.seen(r, session, now_ms) for e, r in rows.items()},
+            arms=arms,
         )
         return visitor, matched, keys
 
@@ -226,7 +262,15 @@ class Decider:
         capped = [
             e.experience.id for _, found in wanted for e in found if caps_of(e.experience).any
         ]
-        visitor, matched, keys = await self._visitor(request, now_ms, capped)
+        running = self.experiments.running(request.workspace_id)
+        experience_ids = [e.experience.id for _, found in wanted for e in found]
+        placement_ids = [placement.id for placement, _ in wanted]
+        tested = (
+            (running, experience_ids, placement_ids)
+            if touches(running, experience_ids, placement_ids)
+            else None
+        )
+        visitor, matched, keys = await self._visitor(request, now_ms, capped, tested)
         plans = []
         for placement, found in wanted:
             judged = [judge(e, visitor) for e in found]
@@ -341,6 +385,23 @@ class Decider:
                     EXPERIENCE_VIEWED,
                     message_id(decision.decision_id, filled.placement.id),
                     properties,
+                    now_ms,
+                )
+            )
+        reached: dict[str, Arm] = {}
+        holdout = visitor.arms.holdout
+        for arm in ([holdout] if holdout is not None else []) + [a for p in plans for a in p.arms]:
+            if arm.records:
+                reached.setdefault(arm.running.experiment.id, arm)
+        for experiment_id, arm in reached.items():
+            # One per (experiment, unit): the writer drops the repeats of a message id, and
+            # storing the first writes the person's sticky assignment.
+            messages.append(
+                system_message(
+                    request.identity,
+                    EXPERIMENT_VIEWED,
+                    exposure_message_id(experiment_id, keys[0]),
+                    exposure(arm, visitor.document, visitor.audience_ids).properties(),
                     now_ms,
                 )
             )
