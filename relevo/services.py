@@ -125,7 +125,8 @@ class Services:
             return token_key(self.workspaces.trust_keys(workspace_id).link_secret)
 
         parts = DecisionParts(self.experiences, self.audiences, blocks, self.exposures,
-                              self.exposure_recorder, self.writer, key)  # fmt: skip
+                              self.exposure_recorder, self.writer, key,
+                              self.experiments)  # fmt: skip
         self.decider = Decider(parts)
         self.decision_feedback = Feedback(parts)
 
