@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from relevo.runtime import freeze_loaded
+
 log = logging.getLogger(__name__)
 
 MAX_CARDS = 200_000  # per workspace; past it the cache starts again
@@ -111,6 +113,7 @@ class CardCache:
                 started = int(time.time() * 1000) - _CLOCK_MARGIN_MS
                 page = self.store.card_page(workspace_id, after, PRELOAD_PAGE)
                 if not page:
+                    freeze_loaded()  # the whole catalog's cards now live as long as the cache
                     return
                 changed = {p for p, _, _ in self.store.stock_changes(workspace_id, started)}
                 with self._lock:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from relevo.recs.bundle import Bundle
+from relevo.runtime import freeze_loaded
 
 log = logging.getLogger(__name__)
 
@@ -92,4 +93,5 @@ class LiveBundles:
             with self._swapping:
                 bundle.forget(self._forgotten.get(workspace_id, ()))
                 self._bundles[workspace_id] = bundle  # one reference assignment: atomic
+            freeze_loaded()
             log.info("workspace %s now serves model version %s", workspace_id, version)
