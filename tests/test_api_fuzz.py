@@ -80,6 +80,7 @@ AUTH_BY_TAG = {
     "catalog": SECRET,
     "recommendations": EITHER,
     "experiences": SECRET,
+    "experiments": SECRET,
     "decisions": EITHER,
     "decision refusals": SECRET,
     "rules": SECRET,
