@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from relevo.experiments.exposure import EXPERIMENT_VIEWED, exposure_from
 from relevo.identity.identities import (
     ANONYMOUS_ID,
     USER_ID,
@@ -32,6 +33,7 @@ from relevo.identity.resolution import (
 from relevo.storage import schema as t
 from relevo.storage.bulk import bulk_insert, create_profiles, insert_tuples, select_in
 from relevo.storage.database import Database
+from relevo.storage.experiment_store import assignment_rows, record_assignments
 from relevo.tracking.jobs import IngestJob, StoredBatch
 from relevo.tracking.messages import RejectedMessage, TrackedMessage, without_nul
 from relevo.tracking.values import quarantine_text
@@ -409,6 +411,8 @@ class IngestStore:
                 for m, profile in zip(messages, plan.message_profiles, strict=True)
             ],
         )
+        if any(m.event == EXPERIMENT_VIEWED for m in messages):
+            _assign_exposed(conn, workspace_id, messages, [pid(p) for p in plan.message_profiles])
         # Claims come from public keys and unverified link tokens: most transactions have none.
         claiming = bool(extra_claims) or any(m.claims for m in messages)
         claims = (
@@ -471,6 +475,22 @@ class IngestStore:
         conn.execute(
             update(t.profiles).where(p.id == survivor).values(rebuild_gen=p.rebuild_gen + 1)
         )
+
+
+def _assign_exposed(
+    conn: Connection, workspace_id: int, messages: Sequence[TrackedMessage], profiles: list[int]
+) -> None:
+    """Each ``Experiment Viewed`` stored now assigns its profile, unless it already was (the
+    sticky assignment: relevo.storage.experiment_store), in this same transaction."""
+    exposures = [
+        (exposure, profile, m.timestamp_ms)
+        for m, profile in zip(messages, profiles, strict=True)
+        if m.event == EXPERIMENT_VIEWED
+        and m.type == "track"
+        and (exposure := exposure_from(m.payload.get("properties"))) is not None
+    ]
+    if exposures:
+        record_assignments(conn, assignment_rows(workspace_id, exposures))
 
 
 def _lock_merging_profiles(conn: Connection, merges: Sequence[Merge]) -> None:
