@@ -367,6 +367,7 @@ def test_gdpr_erase_deletes_everything_and_is_idempotent(api: Api) -> None:
         "quarantined_messages": 1,
         "messages_claiming_them": 0,
         "profile_scores": 0,
+        "experiment_assignments": 0,
         "experience_exposures": 0,
     }
     for kind, value in [

@@ -7,7 +7,8 @@ quarantined messages naming any of their identities; and messages of other visit
 claimed one of their identities (the claimers' profiles are rebuilt without them). What stays:
 an ``erasures`` row per erased profile id (an internal number, nothing personal) and, when
 asked, a keyed hash of each identity so that later messages naming them are refused.
-The audiences they were in and the webhook deliveries naming them go with their profiles.
+The audiences they were in, the webhook deliveries naming them and the experiments' variations
+they were assigned go with their profiles.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from relevo.identity.identities import Identity, suppression_hash
 from relevo.profiles.records import Person
 from relevo.storage import schema as t
 from relevo.storage.database import Database
+from relevo.storage.experiment_store import forget_assignments
 from relevo.storage.person_store import PersonStore
 
 
@@ -63,6 +65,7 @@ class ErasureStore:
                     "quarantined_messages",
                     "messages_claiming_them",
                     "profile_scores",
+                    "experiment_assignments",
                 ),
                 0,
             )
@@ -132,6 +135,7 @@ class ErasureStore:
         ):
             counts[name] += _in_chunks(conn, table, column, ids)
         counts["merges"] += _in_chunks(conn, t.merges, "merged_id", ids)
+        counts["experiment_assignments"] = forget_assignments(conn, workspace_id, ids)
 
     @staticmethod
     def _suppress(
