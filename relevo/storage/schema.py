@@ -133,6 +133,8 @@ events = Table(
     # Selective column first: plans stay index lookups even before the planner has statistics.
     UniqueConstraint("message_id", "workspace_id", name="uq_events_message"),
     Index("ix_events_profile_time", "profile_id", "timestamp"),
+    # An experiment's goal events (Order Completed...) over a period (migration 0018).
+    Index("ix_events_workspace_event_time", "workspace_id", "event", "timestamp"),
     # ix_events_group (group calls by groupId) is an expression index that differs between the
     # two databases: it is created by migration 0004 only.
     # Never reuse a seq: the profile materializer's checkpoint assumes seq only grows.
@@ -518,4 +520,12 @@ experiment_assignments = Table(
     Column("segment", String(64), nullable=True),
     Column("audiences", JSON, nullable=True),  # the audience ids the visitor was in
     Index("ix_experiment_assignments_profile", "workspace_id", "profile_id"),
+    # Units per arm and exposure day counted by index ranges, not a sort (migration 0018).
+    Index(
+        "ix_experiment_assignments_arm_time",
+        "workspace_id",
+        "experiment_id",
+        "variation_id",
+        "exposed_at",
+    ),
 )
