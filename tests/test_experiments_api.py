@@ -385,3 +385,33 @@ def test_any_body_is_saved_or_refused_with_a_message(shop: Api, body: dict[str, 
         assert response.json()["error"]["message"]
     elif response.status_code == 201:
         shop.client.delete(f"/v1/experiments/{body['id']}", headers=shop.secret_auth)
+
+
+def test_racing_starts_on_one_experience_let_one_win(shop: Api) -> None:
+    """Two servers starting two experiments on the same experience at once: the check and the
+    change are one transaction with the subject's rows locked, so exactly one runs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from relevo.errors import ConflictError
+
+    experiments = shop.services.experiments
+    workspace = shop.keys.workspace.id
+    ids = [f"race-{n}" for n in range(4)]
+    for experiment_id in ids:
+        assert post(shop, "/v1/experiments", experiment(id=experiment_id)).status_code == 201
+
+    def start(experiment_id: str) -> bool:
+        try:
+            experiments.start(workspace, experiment_id)
+        except ConflictError:
+            return False
+        return True
+
+    for _ in range(3):
+        with ThreadPoolExecutor(len(ids)) as pool:
+            won = list(pool.map(start, ids))
+        assert sum(won) == 1
+        winner = ids[won.index(True)]
+        running = [r.experiment.id for r in experiments.all(workspace) if r.status == "running"]
+        assert running == [winner]
+        experiments.stop(workspace, winner)
