@@ -173,6 +173,38 @@ class Experiments:
         self._changed(workspace_id)
         return gone
 
+    # -- what experiments depend on -----------------------------------------------------------
+    def using_experience(self, workspace_id: int, experience_id: str) -> list[str]:
+        """Ids of the running or shipped experiments testing the experience: deleting it is
+        refused while decisions serve them (drafts and stopped ones keep their results and
+        are checked again when started)."""
+        return [
+            r.experiment.id
+            for r in self._served(workspace_id)
+            if r.experiment.kind == "experience" and r.experiment.experience == experience_id
+        ]
+
+    def using_placement(self, workspace_id: int, placement_id: str) -> list[str]:
+        return [
+            r.experiment.id
+            for r in self._served(workspace_id)
+            if r.experiment.kind == "placement" and r.experiment.placement == placement_id
+        ]
+
+    def using_audience(self, workspace_id: int, audience_id: str) -> list[str]:
+        """Ids of the running or shipped experiments whose recommendations read it."""
+        return [
+            r.experiment.id
+            for r in self._served(workspace_id)
+            if any(
+                v.recommendations is not None and v.recommendations.audience == audience_id
+                for v in r.experiment.variations
+            )
+        ]
+
+    def _served(self, workspace_id: int) -> list[ExperimentRecord]:
+        return [r for r in self.all(workspace_id) if r.status in ("running", "shipped")]
+
     # -- state ---------------------------------------------------------------------------------
     def start(self, workspace_id: int, experiment_id: str) -> ExperimentRecord:
         """Draft or stopped -> running (a stopped one resumes: its first start is kept)."""
