@@ -35,6 +35,21 @@ class InUse(ConflictError):
     code = "in_use"
 
 
+class TestedBy(Protocol):
+    """relevo.experiments.service.Experiments: the experiments decisions serve on a subject."""
+
+    def using_experience(self, workspace_id: int, experience_id: str) -> list[str]: ...
+    def using_placement(self, workspace_id: int, placement_id: str) -> list[str]: ...
+
+
+def _tested(kind: str, item_id: str, experiments: list[str]) -> InUse:
+    return InUse(
+        f"{kind} {item_id!r} is tested by {len(experiments)} running or shipped experiment(s): "
+        f"{', '.join(experiments)}; stop them (a shipped one: delete it) first",
+        dependents={"experiments": experiments},
+    )
+
+
 @dataclass(frozen=True)
 class LiveExperience:
     """An experience as a decision reads it: its targeting compiled once."""
@@ -77,6 +92,7 @@ class Experiences:
         # Per workspace: (checked at, revision, compiled set).
         self._live: dict[int, tuple[float, tuple[int, int, int, int], LiveSet]] = {}
         self._lock = threading.Lock()
+        self.tested_by: TestedBy | None = None  # set by relevo.services (they depend on us)
 
     # -- placements ----------------------------------------------------------------------------
     def placements(self, workspace_id: int) -> list[Placement]:
@@ -122,6 +138,11 @@ class Experiences:
                 f"{', '.join(using)}; delete or move them first",
                 dependents={"experiences": using},
             )
+        tested = (
+            self.tested_by.using_placement(workspace_id, placement_id) if self.tested_by else []
+        )
+        if tested:
+            raise _tested("placement", placement_id, tested)
         if not self.store.delete_placement(workspace_id, placement_id):
             raise NotFound(f"no placement {placement_id!r} in this workspace")
         self._changed(workspace_id)
@@ -169,6 +190,11 @@ class Experiences:
         return self.save_experience(workspace_id, body)[0]
 
     def delete_experience(self, workspace_id: int, experience_id: str) -> None:
+        tested = (
+            self.tested_by.using_experience(workspace_id, experience_id) if self.tested_by else []
+        )
+        if tested:
+            raise _tested("experience", experience_id, tested)
         if not self.store.delete_experience(workspace_id, experience_id):
             raise NotFound(f"no experience {experience_id!r} in this workspace")
         self.store.delete_errors(workspace_id, experience_id)
