@@ -40,7 +40,11 @@ from relevo.runtime import collections_paused
 
 MAX_PAGE = 1000
 SAMPLE = 10
-_DEPENDENT_NAMES = {"rules": "merchandising rule(s)", "experiences": "experience(s)"}
+_DEPENDENT_NAMES = {
+    "rules": "merchandising rule(s)",
+    "experiences": "experience(s)",
+    "experiments": "running or shipped experiment(s)",
+}
 
 
 def new_webhook_secret() -> str:
