@@ -73,14 +73,18 @@ def rate_limits(settings: Settings) -> RateLimits:
 class AudienceDependents:
     """relevo.audiences.records.Dependents: what refuses an audience's deletion."""
 
-    def __init__(self, rules: RuleStore, experiences: Experiences) -> None:
+    def __init__(
+        self, rules: RuleStore, experiences: Experiences, experiments: Experiments
+    ) -> None:
         self.rules = rules
         self.experiences = experiences
+        self.experiments = experiments
 
     def using_audience(self, workspace_id: int, audience_id: str) -> dict[str, list[str]]:
         return {
             "rules": self.rules.rules_using_audience(workspace_id, audience_id),
             "experiences": self.experiences.experiences_using_audience(workspace_id, audience_id),
+            "experiments": self.experiments.using_audience(workspace_id, audience_id),
         }
 
 
@@ -148,7 +152,9 @@ class Services:
         scores = ScoreStore(db)
         audiences = Audiences(audience_store, rules, lifecycle, scores=scores)
         experiences = Experiences(ExperienceStore(db), audiences, STRATEGIES)
-        audiences.dependents = AudienceDependents(merchandising, experiences)
+        experiments = Experiments(ExperimentStore(db), experiences, audiences, STRATEGIES)
+        experiences.tested_by = experiments  # deleting what a served experiment tests: refused
+        audiences.dependents = AudienceDependents(merchandising, experiences, experiments)
         # Rule and catalog changes reach every worker within about a second.
         live_rules = LiveRules(merchandising, catalog, min(1.0, settings.models_check_seconds))
         return cls(
@@ -188,7 +194,7 @@ class Services:
             audiences=audiences,
             scores=scores,
             experiences=experiences,
-            experiments=Experiments(ExperimentStore(db), experiences, audiences, STRATEGIES),
+            experiments=experiments,
         )
 
     def erase(self, workspace_id: int, identity: Identity, suppress: bool = False) -> Erased:
