@@ -415,3 +415,39 @@ def test_racing_starts_on_one_experience_let_one_win(shop: Api) -> None:
         running = [r.experiment.id for r in experiments.all(workspace) if r.status == "running"]
         assert running == [winner]
         experiments.stop(workspace, winner)
+
+
+def test_what_a_served_experiment_tests_is_not_deleted(shop: Api) -> None:
+    audience = {"id": "big-spenders", "name": "Big spenders",
+                "condition": {"computed.revenue": {"$gte": 500}}}  # fmt: skip
+    assert post(shop, "/v1/audiences", audience).status_code == 201
+    among = {"strategy": "trending", "audience": "big-spenders"}
+    recs = on_placement(variations=[{"id": "as-set"}, {"id": "among", "recommendations": among}])
+    for body in (experiment(), recs):
+        assert post(shop, "/v1/experiments", body).status_code == 201
+    drafts_only = shop.client.delete("/v1/audiences/big-spenders", headers=shop.secret_auth)
+    assert post(shop, "/v1/audiences", audience).status_code == 201  # a draft holds nothing
+    assert drafts_only.status_code == 200
+    for experiment_id in ("hero-copy", "recs-strategy"):
+        assert post(shop, f"/v1/experiments/{experiment_id}/start").status_code == 200
+    for path, expected in [
+        ("/v1/experiences/loyalty", ["hero-copy"]),
+        ("/v1/placements/pdp-similar", ["recs-strategy"]),
+        ("/v1/audiences/big-spenders", ["recs-strategy"]),
+    ]:
+        refused = shop.client.delete(path, headers=shop.secret_auth)
+        assert refused.status_code == 409, (path, refused.text)
+        assert refused.json()["error"]["dependents"] == {"experiments": expected}
+        assert expected[0] in refused.json()["error"]["message"]
+    assert post(shop, "/v1/experiments/hero-copy/ship", {"variation": "offer"}).status_code == 200
+    shipped = shop.client.delete("/v1/experiences/loyalty", headers=shop.secret_auth)
+    assert shipped.status_code == 409  # its winner is served to everyone
+    assert post(shop, "/v1/experiments/recs-strategy/stop").status_code == 200
+    assert (
+        shop.client.delete("/v1/placements/pdp-similar", headers=shop.secret_auth).status_code
+        == 200
+    )
+    assert (
+        shop.client.delete("/v1/audiences/big-spenders", headers=shop.secret_auth).status_code
+        == 200
+    )
