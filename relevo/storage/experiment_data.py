@@ -1,0 +1,320 @@
+"""An experiment's data aggregated by the database (relevo.experiments.analysis.data): units per
+arm and group from the sticky assignments, metric sums from the goal events near each unit's
+exposure. One statement per answer; nothing is read row by row.
+
+The unit is the person. A merged profile's assignment row counts for its survivor (profiles'
+``merged_into`` always names the final survivor: a merge re-points earlier merges), and a
+person with several rows keeps the earliest. Only the rows of merged profiles and of their
+survivors need that resolution (``winners``); every other row is its own person, so the big
+scan over the experiment's assignments is a plain GROUP BY. Goal events are found through
+``ix_events_workspace_event_time`` (migration 0018) and joined to the assignments by their
+primary key: an event's profile is always a survivor (events move on merge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, select, text
+
+from relevo.experiments.analysis.data import (
+    DAY_MS,
+    CountRow,
+    Grouping,
+    GroupKey,
+    Period,
+    StoredExperiment,
+    SumRow,
+)
+from relevo.experiments.analysis.plan import Metric, Part
+from relevo.storage import schema as t
+from relevo.storage.database import Database
+
+_FAR = 2**62
+_DIMENSION_COLUMNS = {"device", "source", "visitor_type", "segment", "audience"}
+
+
+def _dimension(alias: str, by: Grouping, postgresql: bool) -> str:
+    """The column a unit keeps for grouping: audiences as text (PostgreSQL's json has no
+    equality, so it cannot be grouped on), nothing for days (exposed_at is kept anyway)."""
+    if by == "day":
+        return "NULL"
+    if by == "audience":
+        return f"CAST({alias}.audiences AS TEXT)" if postgresql else f"{alias}.audiences"
+    assert by in _DIMENSION_COLUMNS
+    return f"{alias}.{by}"
+
+
+def _losers(dim: str, postgresql: bool) -> str:
+    """CTE ``losers``: the rows that are not their person's: a merged profile's row, or its
+    survivor's own, that an earlier row of the same person beats. Every other row is its own
+    person, so units are all rows minus these."""
+    # From the (few) merged profiles to their rows, by the merged_into index and the primary
+    # key: left to itself SQLite would probe profiles once for each of the experiment's rows.
+    profiles = "profiles p" if postgresql else "profiles p INDEXED BY ix_profiles_merged_into"
+    join = "," if postgresql else "CROSS JOIN"
+    return f"""
+moved AS (
+    SELECT p.merged_into AS person, a.profile_id, a.variation_id, a.exposed_at,
+           {dim.format(a="a")} AS dim
+    FROM {profiles} {join} experiment_assignments a
+    WHERE p.merged_into IS NOT NULL AND p.workspace_id = :ws
+      AND a.workspace_id = :ws AND a.experiment_id = :exp AND a.profile_id = p.id
+),
+candidates AS (
+    SELECT person, profile_id, variation_id, exposed_at, dim FROM moved
+    UNION ALL
+    SELECT s.person, a.profile_id, a.variation_id, a.exposed_at, {dim.format(a="a")}
+    FROM (SELECT DISTINCT person FROM moved) s JOIN experiment_assignments a
+      ON a.workspace_id = :ws AND a.experiment_id = :exp AND a.profile_id = s.person
+),
+losers AS (
+    SELECT variation_id, exposed_at, dim FROM (
+        SELECT c.*, ROW_NUMBER() OVER (
+            PARTITION BY person ORDER BY exposed_at, profile_id) AS position
+        FROM candidates c) ranked
+    WHERE position > 1 AND exposed_at >= :start AND exposed_at < :end
+)"""
+
+
+def _group(by: Grouping, alias: str, postgresql: bool) -> tuple[str, str]:
+    """(the group's expression, the FROM clause's tail that produces it)."""
+    if by == "day":
+        return f"{alias}.exposed_at / {DAY_MS}", ""
+    if by != "audience":
+        return f"{alias}.dim", ""
+    if postgresql:
+        expand = (
+            f"LEFT JOIN LATERAL json_array_elements_text(CASE WHEN json_typeof({alias}.dim::json)"
+            f" = 'array' THEN {alias}.dim::json ELSE '[]'::json END) AS j(value) ON true"
+        )
+    else:
+        expand = (
+            f"LEFT JOIN json_each(CASE WHEN json_type({alias}.dim) = 'array' "
+            f"THEN {alias}.dim ELSE '[]' END) j"
+        )
+    return "j.value", expand
+
+
+def _value(part: Part, name: str, postgresql: bool, params: dict[str, Any]) -> str:
+    """One event's contribution: 1 (a count) or its numeric property, 0 when it has none."""
+    if part.property is None:
+        return "1"
+    if postgresql:
+        params[name] = part.property
+        return (
+            f"CASE WHEN jsonb_typeof(e.payload -> 'properties' -> :{name}) = 'number' "
+            f"THEN (e.payload -> 'properties' ->> :{name})::float8 ELSE 0 END"
+        )
+    params[name] = '$.properties."' + part.property.replace('"', '""') + '"'
+    return (
+        f"CASE WHEN json_type(e.payload, :{name}) IN ('integer', 'real') "
+        f"THEN json_extract(e.payload, :{name}) ELSE 0 END"
+    )
+
+
+def _goal_events(metric: Metric, postgresql: bool, params: dict[str, Any]) -> str:
+    """(profile_id, ts, m, d) of the metric's events: m the numerator's part, d the
+    denominator's."""
+    where = (
+        "FROM events e WHERE e.workspace_id = :ws AND e.event = :{event} AND e.type = 'track' "
+        "AND e.timestamp >= :lo AND e.timestamp < :hi"
+    )
+    m = _value(metric.numerator, "num_property", postgresql, params)
+    params["num_event"] = metric.numerator.event
+    head = "SELECT e.seq, e.profile_id, e.timestamp AS ts"
+    numerator = where.format(event="num_event")
+    den = metric.denominator
+    if den is None:
+        return f"{head}, {m} AS m, 0 AS d {numerator}"
+    d = _value(den, "den_property", postgresql, params)
+    if den.event == metric.numerator.event:
+        return f"{head}, {m} AS m, {d} AS d {numerator}"
+    params["den_event"] = den.event
+    denominator = where.format(event="den_event")
+    return (
+        f"{head}, {m} AS m, 0 AS d {numerator}"
+        f" UNION ALL SELECT e.seq, e.profile_id, e.timestamp, 0, {d} {denominator}"
+    )
+
+
+class ExperimentDataStore:
+    """relevo.experiments.analysis.data.ExperimentData over SQLite or PostgreSQL."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @property
+    def _postgresql(self) -> bool:
+        return not self.db.is_sqlite
+
+    def experiment(self, workspace_id: int, experiment_id: str) -> StoredExperiment | None:
+        x = t.experiments.c
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(x.experiment_id, x.kind, x.status, x.definition, x.started_at).where(
+                    x.workspace_id == workspace_id, x.experiment_id == experiment_id
+                )
+            ).first()
+        if row is None:
+            return None
+        definition = row.definition if isinstance(row.definition, dict) else {}
+        return StoredExperiment(row.experiment_id, row.kind, row.status, definition, row.started_at)
+
+    @staticmethod
+    def _params(workspace_id: int, experiment_id: str, period: Period) -> dict[str, Any]:
+        return {
+            "ws": workspace_id,
+            "exp": experiment_id,
+            "start": -_FAR if period.start is None else period.start,
+            "end": _FAR if period.end is None else period.end,
+        }
+
+    def unit_counts(
+        self,
+        workspace_id: int,
+        experiment_id: str,
+        period: Period,
+        by: Grouping,
+        variations: Sequence[str],
+    ) -> list[CountRow]:
+        pg = self._postgresql
+        params = self._params(workspace_id, experiment_id, period)
+        dim = _dimension("{a}", by, pg)
+        group, expand = _group(by, "u", pg)
+        with self.db.read() as conn:
+            if by == "day":
+                counted = self._day_counts(conn, params, variations)
+            else:
+                counted = self._run(conn, f"""
+SELECT u.variation_id, {group} AS g, COUNT(*) FROM (
+    SELECT a.variation_id, a.exposed_at, {dim.format(a="a")} AS dim
+    FROM experiment_assignments a
+    WHERE a.workspace_id = :ws AND a.experiment_id = :exp
+      AND a.exposed_at >= :start AND a.exposed_at < :end) u {expand}
+GROUP BY 1, 2""", params)  # fmt: skip
+            lost = self._run(conn, f"""
+WITH {_losers(dim, pg)}
+SELECT u.variation_id, {group} AS g, COUNT(*) FROM losers u {expand}
+GROUP BY 1, 2""", params)  # fmt: skip
+        totals: dict[tuple[str, GroupKey], int] = {}
+        for variation, g, n in counted:
+            totals[(str(variation), g)] = totals.get((str(variation), g), 0) + int(n)
+        for variation, g, n in lost:
+            totals[(str(variation), g)] = totals.get((str(variation), g), 0) - int(n)
+        return [CountRow(v, g, n) for (v, g), n in totals.items() if n > 0]
+
+    def _day_counts(
+        self, conn: Connection, params: dict[str, Any], variations: Sequence[str]
+    ) -> list[Any]:
+        """Units per (variation, exposure day), each cell counted by a range of the
+        (experiment, variation, exposed_at) index: a GROUP BY would sort every row first."""
+        cells: list[tuple[str, int, int, int]] = []
+        for variation in variations:
+            low, high = self._run(conn, """
+SELECT MIN(a.exposed_at), MAX(a.exposed_at) FROM experiment_assignments a
+WHERE a.workspace_id = :ws AND a.experiment_id = :exp AND a.variation_id = :variation
+  AND a.exposed_at >= :start AND a.exposed_at < :end""",
+                {**params, "variation": variation},
+            )[0]  # fmt: skip
+            if low is None:
+                continue
+            for day in range(low // DAY_MS, high // DAY_MS + 1):
+                start = max(day * DAY_MS, params["start"])
+                end = min((day + 1) * DAY_MS, params["end"])
+                cells.append((variation, day, start, end))
+        if not cells:
+            return []
+        count = """(SELECT COUNT(*) FROM experiment_assignments a
+    WHERE a.workspace_id = :ws AND a.experiment_id = :exp AND a.variation_id = c.variation
+      AND a.exposed_at >= c.low AND a.exposed_at < c.high)"""
+        if self._postgresql:
+            query = f"""SELECT c.variation, c.day, {count} FROM unnest(
+    CAST(:variations AS text[]), CAST(:days AS bigint[]), CAST(:lows AS bigint[]),
+    CAST(:highs AS bigint[])) AS c(variation, day, low, high)"""
+            columns = list(zip(*cells, strict=True))
+            values: dict[str, Any] = dict(
+                zip(("variations", "days", "lows", "highs"), map(list, columns), strict=True)
+            )
+        else:
+            query = f"""SELECT c.variation, c.day, {count} FROM (
+    SELECT json_extract(value, '$[0]') AS variation, json_extract(value, '$[1]') AS day,
+           json_extract(value, '$[2]') AS low, json_extract(value, '$[3]') AS high
+    FROM json_each(:cells)) c"""
+            values = {"cells": orjson.dumps(cells).decode()}
+        return self._run(conn, query, {**params, **values})
+
+    def metric_sums(
+        self,
+        workspace_id: int,
+        experiment_id: str,
+        metric: Metric,
+        period: Period,
+        pre_ms: int,
+        by: Grouping,
+    ) -> list[SumRow]:
+        pg = self._postgresql
+        params = self._params(workspace_id, experiment_id, period)
+        params.update(window=metric.window_ms, pre=max(0, pre_ms))
+        params["lo"] = params["start"] - params["pre"]
+        params["hi"] = params["end"] + metric.window_ms
+        dim = _dimension("{a}", by, pg)
+        group, expand = _group(by, "v", pg)
+        post = "ts >= exposed_at AND ts < exposed_at + :window"
+        # A conversion is 1 however many goal events the window holds.
+        x = (
+            f"MAX(CASE WHEN {post} THEN 1 ELSE 0 END)"
+            if metric.kind == "conversion"
+            else f"SUM(CASE WHEN {post} THEN m ELSE 0 END)"
+        )
+        pre = (
+            "MAX(CASE WHEN ts < exposed_at THEN 1 ELSE 0 END)"
+            if metric.kind == "conversion"
+            else "SUM(CASE WHEN ts < exposed_at THEN m ELSE 0 END)"
+        )
+        # Each goal event with the rows of its person: the survivor's own (by the primary key)
+        # and those of profiles merged into it (by merged_into's index); the earliest is the
+        # person's. Events are always on a survivor: a merge moves them.
+        query = f"""
+WITH goal AS ({_goal_events(metric, pg, params)}),
+candidates AS (
+    SELECT g.seq, g.profile_id AS person, a.profile_id, a.variation_id, a.exposed_at,
+           {dim.format(a="a")} AS dim, g.ts, g.m, g.d
+    FROM goal g JOIN experiment_assignments a
+      ON a.workspace_id = :ws AND a.experiment_id = :exp AND a.profile_id = g.profile_id
+    UNION ALL
+    SELECT g.seq, g.profile_id, a.profile_id, a.variation_id, a.exposed_at,
+           {dim.format(a="a")}, g.ts, g.m, g.d
+    FROM goal g JOIN profiles p ON p.merged_into = g.profile_id
+    JOIN experiment_assignments a
+      ON a.workspace_id = :ws AND a.experiment_id = :exp AND a.profile_id = p.id
+),
+pairs AS (
+    SELECT * FROM (
+        SELECT c.*, ROW_NUMBER() OVER (
+            PARTITION BY c.seq ORDER BY c.exposed_at, c.profile_id) AS position
+        FROM candidates c) ranked
+    WHERE position = 1 AND exposed_at >= :start AND exposed_at < :end
+      AND ts >= exposed_at - :pre AND ts < exposed_at + :window
+),
+unit_values AS (
+    SELECT person, MIN(variation_id) AS variation_id, MIN(exposed_at) AS exposed_at,
+           MIN(dim) AS dim, {x} AS x, {pre} AS pre,
+           SUM(CASE WHEN {post} THEN d ELSE 0 END) AS d
+    FROM pairs GROUP BY person
+)
+SELECT v.variation_id, {group} AS g, COUNT(*), SUM(v.x), SUM(v.x * v.x), SUM(v.pre),
+       SUM(v.pre * v.pre), SUM(v.x * v.pre), SUM(v.d), SUM(v.d * v.d), SUM(v.x * v.d)
+FROM unit_values v {expand} GROUP BY 1, 2"""
+        with self.db.read() as conn:
+            rows = self._run(conn, query, params)
+        return [
+            SumRow(str(r[0]), r[1], int(r[2]), *(float(value or 0) for value in r[3:]))
+            for r in rows
+        ]
+
+    @staticmethod
+    def _run(conn: Connection, query: str, params: Any) -> list[Any]:
+        return list(conn.execute(text(query), params))
