@@ -21,6 +21,7 @@ from relevo.api.routes import (
     catalog,
     decide,
     experiences,
+    experiment_results,
     experiments,
     health,
     identity_links,
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(segments.router)
     app.include_router(experiences.placements_router)
     app.include_router(experiences.router)
+    app.include_router(experiment_results.router)  # before experiments' /{id} routes
     app.include_router(experiments.router)
     app.include_router(experiments.holdout_router)
     app.include_router(snippet.router)
