@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, bindparam, delete, func, select, union_all
 from sqlalchemy import update as update_rows
-from sqlalchemy.dialects import postgresql, sqlite
 
 from relevo.errors import ConflictError
 from relevo.experiments.exposure import ExperimentExposure
@@ -138,12 +138,38 @@ def assignment_rows(
     return list(rows.values())
 
 
+_COLUMNS = ("workspace_id", "experiment_id", "profile_id", "variation_id", "exposed_at",
+            "device", "source", "visitor_type", "segment", "audiences")  # fmt: skip
+_PG_TYPES = ("int", "text", "bigint", "text", "bigint", "text", "text", "text", "text", "json")
+_NAMES = ", ".join(_COLUMNS)
+# Driver-level, on the ingest's hot path: SQLAlchemy's per-row parameter processing cost more
+# than the insert (100 rows: PostgreSQL 6.1 -> 4.1 ms as one unnest, SQLite 1.1 -> 0.6 ms).
+_INSERT_PG = (
+    f"INSERT INTO experiment_assignments ({_NAMES}) SELECT * FROM unnest("
+    + ", ".join(f"%s::{kind}[]" for kind in _PG_TYPES)
+    + ") ON CONFLICT DO NOTHING"
+)
+_INSERT_SQLITE = (
+    f"INSERT INTO experiment_assignments ({_NAMES}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+    "ON CONFLICT DO NOTHING"
+)
+
+
 def record_assignments(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """In the ingest transaction: a profile already assigned keeps its variation."""
+    """In the ingest transaction: a profile already assigned keeps its variation (``rows``:
+    one per experiment and profile, as ``assignment_rows`` makes them)."""
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(t.experiment_assignments).on_conflict_do_nothing(), rows)
+    tuples = [
+        tuple(orjson.dumps(row[c]).decode() if c == "audiences" else row[c] for c in _COLUMNS)
+        for row in rows
+    ]
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            _INSERT_PG, tuple(list(column) for column in zip(*tuples, strict=True))
+        )
+    else:
+        conn.exec_driver_sql(_INSERT_SQLITE, tuples)
 
 
 def forget_assignments(conn: Connection, workspace_id: int, profile_ids: Sequence[int]) -> int:
