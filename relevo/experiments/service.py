@@ -184,6 +184,14 @@ class Experiments:
             if r.experiment.kind == "experience" and r.experiment.experience == experience_id
         ]
 
+    def variants_tested(self, workspace_id: int, experience_id: str) -> dict[str, list[str]]:
+        """Per running or shipped experiment on the experience, the variants it shows."""
+        return {
+            r.experiment.id: [v.variant for v in r.experiment.variations if v.variant is not None]
+            for r in self._served(workspace_id)
+            if r.experiment.kind == "experience" and r.experiment.experience == experience_id
+        }
+
     def using_placement(self, workspace_id: int, placement_id: str) -> list[str]:
         return [
             r.experiment.id
