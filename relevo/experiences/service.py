@@ -40,6 +40,7 @@ class TestedBy(Protocol):
 
     def using_experience(self, workspace_id: int, experience_id: str) -> list[str]: ...
     def using_placement(self, workspace_id: int, placement_id: str) -> list[str]: ...
+    def variants_tested(self, workspace_id: int, experience_id: str) -> dict[str, list[str]]: ...
 
 
 def _tested(kind: str, item_id: str, experiments: list[str]) -> InUse:
@@ -109,6 +110,14 @@ class Experiences:
     ) -> tuple[Placement, bool]:
         """The saved placement and whether it was created."""
         placement = parse_placement(body, strategies=self.strategies)
+        if replace and placement.kind != "recommendations" and self.tested_by is not None:
+            tested = self.tested_by.using_placement(workspace_id, placement.id)
+            if tested:
+                raise InUse(
+                    f"kind: experiment(s) {', '.join(tested)} test this placement's "
+                    "recommendations; it stays a recommendations placement until they stop",
+                    dependents={"experiments": tested},
+                )
         created = self.store.save_placement(
             workspace_id, placement.id, stored(placement), _now_ms(),
             create=create, replace=replace,
@@ -172,6 +181,8 @@ class Experiences:
         self, workspace_id: int, body: Any, *, create: bool = True, replace: bool = True
     ) -> tuple[Experience, bool]:
         experience = self.parse(workspace_id, body)
+        if replace and self.tested_by is not None:
+            self._keeps_tested_variants(workspace_id, experience)
         created = self.store.save_experience(
             workspace_id, experience.id, stored(experience), _now_ms(),
             create=create, replace=replace,
@@ -185,6 +196,21 @@ class Experiences:
             raise NotFound(f"no experience {experience.id!r} (POST /v1/experiences creates one)")
         self._changed(workspace_id)
         return experience, created
+
+    def _keeps_tested_variants(self, workspace_id: int, experience: Experience) -> None:
+        """A running or shipped experiment's variants stay while decisions serve them."""
+        assert self.tested_by is not None
+        kept = {v.id for v in experience.variants}
+        for experiment_id, variants in self.tested_by.variants_tested(
+            workspace_id, experience.id
+        ).items():
+            gone = [v for v in variants if v not in kept]
+            if gone:
+                raise InUse(
+                    f"variants: experiment {experiment_id!r} shows variant {gone[0]!r}; keep "
+                    "it until the experiment is stopped",
+                    dependents={"experiments": [experiment_id]},
+                )
 
     def upsert_experience(self, workspace_id: int, body: Any) -> Experience:
         return self.save_experience(workspace_id, body)[0]
