@@ -451,3 +451,24 @@ def test_what_a_served_experiment_tests_is_not_deleted(shop: Api) -> None:
         shop.client.delete("/v1/audiences/big-spenders", headers=shop.secret_auth).status_code
         == 200
     )
+
+
+def test_what_a_served_experiment_shows_stays_while_it_runs(shop: Api) -> None:
+    for body in (experiment(), on_placement()):
+        assert post(shop, "/v1/experiments", body).status_code == 201
+        assert post(shop, f"/v1/experiments/{body['id']}/start").status_code == 200
+    without_a = {**OFFER, "variants": [OFFER["variants"][1]]}
+    refused = put(shop, "/v1/experiences/loyalty", without_a)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["message"].startswith("variants: experiment 'hero-copy'")
+    with_more = {**OFFER, "variants": [*OFFER["variants"], {"id": "c", "content": {"x": 1}}]}
+    assert put(shop, "/v1/experiences/loyalty", with_more).status_code == 200
+    banner = put(shop, "/v1/placements/pdp-similar", {**SIMILAR, "kind": "banner"})
+    assert banner.status_code == 409 and banner.json()["error"]["dependents"] == {
+        "experiments": ["recs-strategy"]
+    }
+    assert (
+        put(shop, "/v1/placements/pdp-similar", {**SIMILAR, "name": "Similar"}).status_code == 200
+    )
+    assert post(shop, "/v1/experiments/hero-copy/stop").status_code == 200
+    assert put(shop, "/v1/experiences/loyalty", without_a).status_code == 200
