@@ -20,6 +20,7 @@ from relevo.cli.common import (
     services_for,
     settings_for,
 )
+from relevo.cli.experiments import experiments_app
 from relevo.cli.keys import print_keys, source_app, workspace_app
 from relevo.errors import RelevoError
 from relevo.imports.catalog import import_products
@@ -34,6 +35,7 @@ import_app = typer.Typer(help="Import events, offline orders or products into a 
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(source_app, name="source")
 app.add_typer(import_app, name="import")
+app.add_typer(experiments_app, name="experiments")
 
 
 @app.command()
