@@ -67,8 +67,8 @@ def plot_uplift(points: list[TimelinePoint], path: Path, title: str, metric: str
         ax.legend(loc="best", fontsize=9)
     span = max((p.day for p in points), default=0) - min((p.day for p in points), default=0)
     # Whole days only: a unit's day is its exposure's.
-    ax.xaxis.set_major_locator(DayLocator(interval=max(1, span // 10)))
-    ax.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
+    ax.xaxis.set_major_locator(DayLocator(interval=max(1, span // 10)))  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
     figure.autofmt_xdate()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
