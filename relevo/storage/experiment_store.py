@@ -66,22 +66,16 @@ def _stored(row: Any) -> StoredExperiment:
 
 def _assigned_query() -> Any:
     """The profile's own rows and those of every profile merged into it (profiles.merged_into
-    names the survivor directly, however many merges led there)."""
+    names the survivor directly, however many merges led there). The merged profiles as an IN
+    subquery: as a join, SQLite without statistics walked the workspace's assignments."""
     a = t.experiment_assignments.c
-    m = t.profiles.c
     columns = (a.experiment_id, a.variation_id, a.exposed_at, a.profile_id)
-    own = select(*columns).where(a.workspace_id == bindparam("w"), a.profile_id == bindparam("p"))
-    merged = (
-        select(*columns)
-        .select_from(
-            t.profiles.join(
-                t.experiment_assignments,
-                (a.profile_id == m.id) & (a.workspace_id == bindparam("w")),
-            )
-        )
-        .where(m.merged_into == bindparam("p"))
+    mine = a.workspace_id == bindparam("w")
+    merged = select(t.profiles.c.id).where(t.profiles.c.merged_into == bindparam("p"))
+    return union_all(
+        select(*columns).where(mine, a.profile_id == bindparam("p")),
+        select(*columns).where(mine, a.profile_id.in_(merged)),
     )
-    return union_all(own, merged)
 
 
 # Built once: it runs on every decision of an identified or returning visitor.
@@ -90,9 +84,8 @@ _ASSIGNED_SQL = """
 SELECT experiment_id, variation_id, exposed_at, profile_id FROM experiment_assignments
 WHERE workspace_id = %(w)s AND profile_id = %(p)s
 UNION ALL
-SELECT a.experiment_id, a.variation_id, a.exposed_at, a.profile_id
-FROM profiles m JOIN experiment_assignments a ON a.profile_id = m.id AND a.workspace_id = %(w)s
-WHERE m.merged_into = %(p)s
+SELECT experiment_id, variation_id, exposed_at, profile_id FROM experiment_assignments
+WHERE workspace_id = %(w)s AND profile_id IN (SELECT id FROM profiles WHERE merged_into = %(p)s)
 """
 
 
