@@ -33,6 +33,10 @@ from relevo.storage import schema as t
 from relevo.storage.database import Database
 
 _FAR = 2**62
+_TINY, _HUGE = "1e-100", "1e100"  # a property's magnitudes kept (see _value)
+_END = """SELECT {end}(a.exposed_at) FROM experiment_assignments a
+    WHERE a.workspace_id = :ws AND a.experiment_id = :exp AND a.variation_id = :variation
+      AND a.exposed_at >= :start AND a.exposed_at < :end"""
 _DIMENSION_COLUMNS = {"device", "source", "visitor_type", "segment", "audience"}
 
 
@@ -99,45 +103,82 @@ def _group(by: Grouping, alias: str, postgresql: bool) -> tuple[str, str]:
 
 
 def _value(part: Part, name: str, postgresql: bool, params: dict[str, Any]) -> str:
-    """One event's contribution: 1 (a count) or its numeric property, 0 when it has none."""
+    """One event's contribution: 1 (a count) or its numeric property, 0 when it has none.
+
+    Magnitudes are kept within [1e-100, 1e100] (smaller ones count as 0): PostgreSQL raises on
+    a float's overflow or underflow where SQLite goes on, and a sum of squares must not."""
     if part.property is None:
         return "1"
     if postgresql:
         params[name] = part.property
-        return (
-            f"CASE WHEN jsonb_typeof(e.payload -> 'properties' -> :{name}) = 'number' "
-            f"THEN (e.payload -> 'properties' ->> :{name})::float8 ELSE 0 END"
-        )
-    params[name] = '$.properties."' + part.property.replace('"', '""') + '"'
+        number = f"(e.payload -> 'properties' ->> :{name})::float8"
+        test = f"jsonb_typeof(e.payload -> 'properties' -> :{name}) = 'number'"
+    else:
+        params[name] = '$.properties."' + part.property.replace('"', '""') + '"'
+        number = f"json_extract(e.payload, :{name})"
+        test = f"json_type(e.payload, :{name}) IN ('integer', 'real')"
     return (
-        f"CASE WHEN json_type(e.payload, :{name}) IN ('integer', 'real') "
-        f"THEN json_extract(e.payload, :{name}) ELSE 0 END"
+        f"CASE WHEN NOT ({test}) THEN 0 WHEN abs({number}) < {_TINY} THEN 0 "
+        f"WHEN {number} > {_HUGE} THEN {_HUGE} WHEN {number} < -{_HUGE} THEN -{_HUGE} "
+        f"ELSE {number} END"
     )
 
 
-def _goal_events(metric: Metric, postgresql: bool, params: dict[str, Any]) -> str:
-    """(profile_id, ts, m, d) of the metric's events: m the numerator's part, d the
-    denominator's."""
-    where = (
-        "FROM events e WHERE e.workspace_id = :ws AND e.event = :{event} AND e.type = 'track' "
+def _goal_events(metrics: Sequence[Metric], postgresql: bool, params: dict[str, Any]) -> str:
+    """The events any of ``metrics`` reads, once each, with per metric k: m{k} its numerator's
+    part, d{k} its denominator's, n{k} 1 if it is the numerator's event, r{k} 1 if it is read."""
+    events: list[str] = []
+    columns: list[str] = []
+    for k, metric in enumerate(metrics):
+        num, den = metric.numerator, metric.denominator
+        params[f"num{k}"] = num.event
+        is_num = f"e.event = :num{k}"
+        m = _value(num, f"nump{k}", postgresql, params)
+        columns.append(f"CASE WHEN {is_num} THEN {m} ELSE 0 END AS m{k}")
+        columns.append(f"CASE WHEN {is_num} THEN 1 ELSE 0 END AS n{k}")
+        read = [is_num]
+        if den is None:
+            columns.append(f"0 AS d{k}")
+        else:
+            params[f"den{k}"] = den.event
+            d = _value(den, f"denp{k}", postgresql, params)
+            columns.append(f"CASE WHEN e.event = :den{k} THEN {d} ELSE 0 END AS d{k}")
+            read.append(f"e.event = :den{k}")
+        columns.append(f"CASE WHEN {' OR '.join(read)} THEN 1 ELSE 0 END AS r{k}")
+        events += [num.event] + ([den.event] if den is not None else [])
+    names = list(dict.fromkeys(events))
+    params.update({f"event{i}": name for i, name in enumerate(names)})
+    wanted = ", ".join(f":event{i}" for i in range(len(names)))
+    return (
+        f"SELECT e.seq, e.profile_id, e.timestamp AS ts, {', '.join(columns)} FROM events e "
+        f"WHERE e.workspace_id = :ws AND e.event IN ({wanted}) AND e.type = 'track' "
         "AND e.timestamp >= :lo AND e.timestamp < :hi"
     )
-    m = _value(metric.numerator, "num_property", postgresql, params)
-    params["num_event"] = metric.numerator.event
-    head = "SELECT e.seq, e.profile_id, e.timestamp AS ts"
-    numerator = where.format(event="num_event")
-    den = metric.denominator
-    if den is None:
-        return f"{head}, {m} AS m, 0 AS d {numerator}"
-    d = _value(den, "den_property", postgresql, params)
-    if den.event == metric.numerator.event:
-        return f"{head}, {m} AS m, {d} AS d {numerator}"
-    params["den_event"] = den.event
-    denominator = where.format(event="den_event")
-    return (
-        f"{head}, {m} AS m, 0 AS d {numerator}"
-        f" UNION ALL SELECT e.seq, e.profile_id, e.timestamp, 0, {d} {denominator}"
-    )
+
+
+def _unit_columns(metrics: Sequence[Metric]) -> tuple[str, str]:
+    """Per metric k, a unit's x{k} (its value in the window), pre{k} (in the CUPED window
+    before exposure), d{k} (a ratio's denominator) and v{k} (1 if it has any of the metric's
+    events in either window); and the sums over units of each."""
+    unit: list[str] = []
+    sums: list[str] = []
+    for k, metric in enumerate(metrics):
+        post = f"ts >= exposed_at AND ts < exposed_at + :window{k}"
+        if metric.kind == "conversion":  # 1 however many goal events the window holds
+            unit.append(f"MAX(CASE WHEN n{k} = 1 AND {post} THEN 1 ELSE 0 END) AS x{k}")
+            unit.append(f"MAX(CASE WHEN n{k} = 1 AND ts < exposed_at THEN 1 ELSE 0 END) AS pre{k}")
+        else:
+            unit.append(f"SUM(CASE WHEN {post} THEN m{k} ELSE 0 END) AS x{k}")
+            unit.append(f"SUM(CASE WHEN ts < exposed_at THEN m{k} ELSE 0 END) AS pre{k}")
+        unit.append(f"SUM(CASE WHEN {post} THEN d{k} ELSE 0 END) AS d{k}")
+        unit.append(
+            f"MAX(CASE WHEN r{k} = 1 AND ts < exposed_at + :window{k} THEN 1 ELSE 0 END) AS v{k}"
+        )
+        x, pre, d = f"v.x{k}", f"v.pre{k}", f"v.d{k}"
+        sums += [f"SUM(v.v{k})", f"SUM({x})", f"SUM({x} * {x})", f"SUM({pre})",
+                 f"SUM({pre} * {pre})", f"SUM({x} * {pre})", f"SUM({d})", f"SUM({d} * {d})",
+                 f"SUM({x} * {d})"]  # fmt: skip
+    return ", ".join(unit), ", ".join(sums)
 
 
 class ExperimentDataStore:
@@ -213,10 +254,10 @@ GROUP BY 1, 2""", params)  # fmt: skip
         (experiment, variation, exposed_at) index: a GROUP BY would sort every row first."""
         cells: list[tuple[str, int, int, int]] = []
         for variation in variations:
-            low, high = self._run(conn, """
-SELECT MIN(a.exposed_at), MAX(a.exposed_at) FROM experiment_assignments a
-WHERE a.workspace_id = :ws AND a.experiment_id = :exp AND a.variation_id = :variation
-  AND a.exposed_at >= :start AND a.exposed_at < :end""",
+            # Apart: SQLite reads one end of the index for a lone MIN or MAX, and scans the
+            # range for both at once.
+            low, high = self._run(conn, f"""
+SELECT ({_END.format(end="MIN")}), ({_END.format(end="MAX")})""",
                 {**params, "variation": variation},
             )[0]  # fmt: skip
             if low is None:
@@ -250,46 +291,48 @@ WHERE a.workspace_id = :ws AND a.experiment_id = :exp AND a.variation_id = :vari
         self,
         workspace_id: int,
         experiment_id: str,
-        metric: Metric,
+        metrics: Sequence[Metric],
         period: Period,
         pre_ms: int,
         by: Grouping,
-    ) -> list[SumRow]:
+    ) -> dict[str, list[SumRow]]:
+        """Every metric's sums, from one pass over the events any of them reads."""
+        if not metrics:
+            return {}
         pg = self._postgresql
         params = self._params(workspace_id, experiment_id, period)
-        params.update(window=metric.window_ms, pre=max(0, pre_ms))
+        widest = max(m.window_ms for m in metrics)
+        params.update({f"window{k}": m.window_ms for k, m in enumerate(metrics)})
+        params.update(pre=max(0, pre_ms), widest=widest)
         params["lo"] = params["start"] - params["pre"]
-        params["hi"] = params["end"] + metric.window_ms
+        params["hi"] = params["end"] + widest
         dim = _dimension("{a}", by, pg)
         group, expand = _group(by, "v", pg)
-        post = "ts >= exposed_at AND ts < exposed_at + :window"
-        # A conversion is 1 however many goal events the window holds.
-        x = (
-            f"MAX(CASE WHEN {post} THEN 1 ELSE 0 END)"
-            if metric.kind == "conversion"
-            else f"SUM(CASE WHEN {post} THEN m ELSE 0 END)"
-        )
-        pre = (
-            "MAX(CASE WHEN ts < exposed_at THEN 1 ELSE 0 END)"
-            if metric.kind == "conversion"
-            else "SUM(CASE WHEN ts < exposed_at THEN m ELSE 0 END)"
+        per_unit, per_group = _unit_columns(metrics)
+        carried = ", ".join(f"g.{c}{k}" for k in range(len(metrics)) for c in ("m", "n", "d", "r"))
+        # SQLite's planner would scan the experiment's rows for this branch: its order is set.
+        merged_join = (
+            "JOIN profiles p ON p.merged_into = g.profile_id JOIN experiment_assignments a "
+            "ON a.workspace_id = :ws AND a.experiment_id = :exp AND a.profile_id = p.id"
+            if pg
+            else "CROSS JOIN profiles p INDEXED BY ix_profiles_merged_into "
+            "CROSS JOIN experiment_assignments a ON p.merged_into = g.profile_id "
+            "AND a.workspace_id = :ws AND a.experiment_id = :exp AND a.profile_id = p.id"
         )
         # Each goal event with the rows of its person: the survivor's own (by the primary key)
         # and those of profiles merged into it (by merged_into's index); the earliest is the
         # person's. Events are always on a survivor: a merge moves them.
         query = f"""
-WITH goal AS ({_goal_events(metric, pg, params)}),
+WITH goal AS ({_goal_events(metrics, pg, params)}),
 candidates AS (
     SELECT g.seq, g.profile_id AS person, a.profile_id, a.variation_id, a.exposed_at,
-           {dim.format(a="a")} AS dim, g.ts, g.m, g.d
+           {dim.format(a="a")} AS dim, g.ts, {carried}
     FROM goal g JOIN experiment_assignments a
       ON a.workspace_id = :ws AND a.experiment_id = :exp AND a.profile_id = g.profile_id
     UNION ALL
     SELECT g.seq, g.profile_id, a.profile_id, a.variation_id, a.exposed_at,
-           {dim.format(a="a")}, g.ts, g.m, g.d
-    FROM goal g JOIN profiles p ON p.merged_into = g.profile_id
-    JOIN experiment_assignments a
-      ON a.workspace_id = :ws AND a.experiment_id = :exp AND a.profile_id = p.id
+           {dim.format(a="a")}, g.ts, {carried}
+    FROM goal g {merged_join}
 ),
 pairs AS (
     SELECT * FROM (
@@ -297,23 +340,27 @@ pairs AS (
             PARTITION BY c.seq ORDER BY c.exposed_at, c.profile_id) AS position
         FROM candidates c) ranked
     WHERE position = 1 AND exposed_at >= :start AND exposed_at < :end
-      AND ts >= exposed_at - :pre AND ts < exposed_at + :window
+      AND ts >= exposed_at - :pre AND ts < exposed_at + :widest
 ),
 unit_values AS (
     SELECT person, MIN(variation_id) AS variation_id, MIN(exposed_at) AS exposed_at,
-           MIN(dim) AS dim, {x} AS x, {pre} AS pre,
-           SUM(CASE WHEN {post} THEN d ELSE 0 END) AS d
+           MIN(dim) AS dim, {per_unit}
     FROM pairs GROUP BY person
 )
-SELECT v.variation_id, {group} AS g, COUNT(*), SUM(v.x), SUM(v.x * v.x), SUM(v.pre),
-       SUM(v.pre * v.pre), SUM(v.x * v.pre), SUM(v.d), SUM(v.d * v.d), SUM(v.x * v.d)
-FROM unit_values v {expand} GROUP BY 1, 2"""
+SELECT v.variation_id, {group} AS g, {per_group} FROM unit_values v {expand} GROUP BY 1, 2"""
         with self.db.read() as conn:
             rows = self._run(conn, query, params)
-        return [
-            SumRow(str(r[0]), r[1], int(r[2]), *(float(value or 0) for value in r[3:]))
-            for r in rows
-        ]
+        found: dict[str, list[SumRow]] = {m.id: [] for m in metrics}
+        for r in rows:
+            for k, metric in enumerate(metrics):
+                values = r[2 + 9 * k : 11 + 9 * k]
+                if values[0]:
+                    found[metric.id].append(
+                        SumRow(
+                            str(r[0]), r[1], int(values[0]), *(float(v or 0) for v in values[1:])
+                        )
+                    )
+        return found
 
     @staticmethod
     def _run(conn: Connection, query: str, params: Any) -> list[Any]:

@@ -74,8 +74,8 @@ class ExperimentData(Protocol):
         self,
         workspace_id: int,
         experiment_id: str,
-        metric: Metric,
+        metrics: Sequence[Metric],
         period: Period,
         pre_ms: int,
         by: Grouping,
-    ) -> list[SumRow]: ...
+    ) -> dict[str, list[SumRow]]: ...

@@ -47,7 +47,8 @@ class IncrementalRevenue:
 def revenue_metric(plan: AnalysisPlan) -> Metric:
     """The experiment's first revenue goal, else revenue of Order Completed in 72 hours."""
     chosen = next((m for m in plan.metrics if m.kind == "revenue"), None)
-    return chosen or metric_from({"id": "revenue", "name": "Revenue", "metric": "revenue"})
+    # Its own id: the plan may have a goal called "revenue" that measures something else.
+    return chosen or metric_from({"id": "roi-revenue", "name": "Revenue", "metric": "revenue"})
 
 
 def incremental_revenue(

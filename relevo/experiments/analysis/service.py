@@ -117,42 +117,27 @@ class ExperimentAnalysis:
             raise InvalidPeriod(f"dimension: {dimension!r} is not one of {', '.join(DIMENSIONS)}")
         plan, status = self.plan(workspace_id, experiment_id)
         counts = self.data.unit_counts(workspace_id, experiment_id, period, "day", plan.variations)
-        by_day = {
-            m.id: cells(
-                counts,
-                self.data.metric_sums(workspace_id, experiment_id, m, period, plan.cuped_ms, "day"),
-            )
-            for m in plan.metrics
-        }
-        arms = {m.id: totals(by_day[m.id], plan.variations) for m in plan.metrics}
+        money = revenue_metric(plan)
+        # The ROI's revenue is one more metric when the plan has none of its own.
+        measured = [*plan.metrics, *([] if plan.metric(money.id) is money else [money])]
+        sums = self.data.metric_sums(
+            workspace_id, experiment_id, measured, period, plan.cuped_ms, "day"
+        )
+        by_day = {m.id: cells(counts, sums[m.id]) for m in measured}
+        arms = {m.id: totals(by_day[m.id], plan.variations) for m in measured}
         units = {v: s.n for v, s in arms[plan.metrics[0].id].items()}
         metrics = [compare_metric(plan, m, arms[m.id]) for m in plan.metrics]
-        money = revenue_metric(plan)
-        money_arms = arms.get(money.id) if plan.metric(money.id) is money else None
-        if money_arms is None:
-            money_cells = cells(
-                counts,
-                self.data.metric_sums(workspace_id, experiment_id, money, period, 0, "day"),
-            )
-            money_arms = totals(money_cells, plan.variations)
         broken = None
         if dimension is not None:
             by = cast(Grouping, dimension)
             dim_counts = self.data.unit_counts(
                 workspace_id, experiment_id, period, by, plan.variations
             )
+            dim_sums = self.data.metric_sums(
+                workspace_id, experiment_id, plan.metrics, period, plan.cuped_ms, by
+            )
             broken = breakdown(
-                plan,
-                dimension,
-                {
-                    m.id: cells(
-                        dim_counts,
-                        self.data.metric_sums(
-                            workspace_id, experiment_id, m, period, plan.cuped_ms, by
-                        ),
-                    )
-                    for m in plan.metrics
-                },
+                plan, dimension, {m.id: cells(dim_counts, dim_sums[m.id]) for m in plan.metrics}
             )
         return ExperimentResults(
             plan=plan,
@@ -162,7 +147,7 @@ class ExperimentAnalysis:
             srm=srm_check(plan, units),
             metrics=metrics,
             timeline=timeline(plan, plan.metrics[0], by_day[plan.metrics[0].id]),
-            roi=incremental_revenue(plan, money, money_arms),
+            roi=incremental_revenue(plan, money, arms[money.id]),
             breakdown=broken,
         )
 
