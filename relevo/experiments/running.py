@@ -18,6 +18,8 @@ class RunningExperiment:
     status: str  # running | shipped
     winner: str | None  # shipped: the variation everyone gets
     started_at: int | None
+    # An adaptive allocation's current weights (relevo.experiments.allocation), for new units.
+    weights: tuple[float, ...] | None = None
 
     @property
     def shipped(self) -> bool:
@@ -34,6 +36,7 @@ class RunningExperiment:
         experiment = self.experiment
         if self.shipped:
             return experiment.variation(self.winner or "")
+        weights = self.weights if weights is None else weights
         given = [v.weight for v in experiment.variations] if weights is None else list(weights)
         total = sum(given)
         if len(given) != len(experiment.variations) or total <= 0:

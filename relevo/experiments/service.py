@@ -69,6 +69,7 @@ class ExperimentRecord:
     updated_at: int
     started_at: int | None
     stopped_at: int | None
+    allocation: dict[str, Any] | None = None  # thompson: the bandit's current weights
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -86,6 +87,7 @@ def _record(found: StoredExperiment) -> ExperimentRecord:
     return ExperimentRecord(
         Experiment.model_validate(found.definition), found.status, found.winner,
         found.created_at, found.updated_at, found.started_at, found.stopped_at,
+        found.allocation,
     )  # fmt: skip
 
 
@@ -383,7 +385,9 @@ def _compile(records: list[ExperimentRecord]) -> RunningSet:
     )
     for record in ordered:
         experiment = record.experiment
-        live = RunningExperiment(experiment, record.status, record.winner, record.started_at)
+        live = RunningExperiment(
+            experiment, record.status, record.winner, record.started_at, _weights(record)
+        )
         if experiment.kind == "holdout":
             if record.status == "running" and experiment.variations[0].weight > 0:
                 holdout = live
@@ -392,6 +396,19 @@ def _compile(records: list[ExperimentRecord]) -> RunningSet:
         elif experiment.placement is not None:
             by_placement[experiment.placement] = live
     return RunningSet(by_experience, by_placement, holdout)
+
+
+def _weights(record: ExperimentRecord) -> tuple[float, ...] | None:
+    """A thompson experiment's current weights, when the allocation job has set them."""
+    allocation = record.allocation or {}
+    weights = allocation.get("weights")
+    if record.experiment.allocation.mode != "thompson" or not isinstance(weights, list):
+        return None
+    if len(weights) != len(record.experiment.variations):
+        return None  # set for another set of variations: the saved weights until the next
+    if not all(isinstance(w, int | float) and w >= 0 for w in weights) or sum(weights) <= 0:
+        return None
+    return tuple(float(w) for w in weights)
 
 
 def _now_ms() -> int:

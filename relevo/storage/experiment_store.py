@@ -2,7 +2,8 @@
 
 Definitions are stored as validated (relevo.experiments.model), their state (status, start
 and stop) in columns of their own; the winner of a shipped one rides in the definition's JSON
-under ``_winner`` (migration 0016 gave it no column), never shown as part of the definition.
+under ``_winner`` (migration 0016 gave it no column), never shown as part of the definition;
+an adaptive experiment's current traffic weights ride the same way under ``_allocation``.
 Servers cache a workspace's running experiments and look for changes with ``revision``
 (relevo.storage.revisions: every save or change of state stamps ``updated_at``).
 
@@ -29,6 +30,7 @@ from relevo.storage.revisions import next_stamp
 MAX_EXPERIMENTS = 1000  # per workspace
 MAX_AUDIENCES = 50  # audience ids kept per assignment: for breakdowns, not a membership record
 _WINNER = "_winner"
+_ALLOCATION = "_allocation"  # relevo.experiments.allocation: the bandit's current weights
 # The columns' lengths (relevo.storage.schema experiment_assignments).
 _ID_CHARS = 64
 _CUTS = {"device": 32, "source": 64, "visitor_type": 16, "segment": 64}
@@ -43,6 +45,7 @@ class StoredExperiment:
     updated_at: int
     started_at: int | None
     stopped_at: int | None
+    allocation: dict[str, Any] | None = None  # thompson: weights, reason, probability_best, at
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,12 @@ class Assigned:
 def _stored(row: Any) -> StoredExperiment:
     definition = dict(row.definition)
     winner = definition.pop(_WINNER, None)
+    allocation = definition.pop(_ALLOCATION, None)
     return StoredExperiment(
         definition, row.status, winner, int(row.created_at), int(row.updated_at),
         None if row.started_at is None else int(row.started_at),
         None if row.stopped_at is None else int(row.stopped_at),
+        allocation if isinstance(allocation, dict) else None,
     )  # fmt: skip
 
 
@@ -223,8 +228,8 @@ class ExperimentStore:
             if held is not None:
                 if not replace:
                     return None
-                winner = dict(held).get(_WINNER)
-                kept = definition if winner is None else {**definition, _WINNER: winner}
+                state = {k: v for k, v in dict(held).items() if k in (_WINNER, _ALLOCATION)}
+                kept = {**definition, **state}
                 conn.execute(
                     update_rows(table)
                     .where(*mine)
@@ -303,6 +308,34 @@ class ExperimentStore:
                 definition = dict(conn.execute(select(c.definition).where(*mine)).scalar_one())
                 values["definition"] = {**definition, _WINNER: winner}
             conn.execute(update_rows(table).where(*mine).values(**values))
+
+    def set_allocation(
+        self, workspace_id: int, experiment_id: str, allocation: dict[str, Any], now_ms: int
+    ) -> None:
+        """An adaptive experiment's next traffic weights (stamped: servers' caches see it)."""
+        table = t.experiments
+        c = table.c
+        mine = (c.workspace_id == workspace_id, c.experiment_id == experiment_id)
+        with self.db.write() as conn:
+            held = conn.execute(select(c.definition).where(*mine)).scalar_one_or_none()
+            if held is None:
+                return
+            stamp = next_stamp(conn, table, workspace_id, now_ms)
+            definition = {**dict(held), _ALLOCATION: allocation}
+            conn.execute(
+                update_rows(table).where(*mine).values(definition=definition, updated_at=stamp)
+            )
+
+    def running_everywhere(self) -> list[tuple[int, StoredExperiment]]:
+        """Every workspace's running experiments (the allocation job's round)."""
+        c = t.experiments.c
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(t.experiments)
+                .where(c.status == "running", c.kind != "holdout")
+                .order_by(c.workspace_id, c.experiment_id)
+            ).all()
+        return [(int(r.workspace_id), _stored(r)) for r in rows]
 
     def delete(self, workspace_id: int, experiment_id: str) -> int | None:
         """The experiment and its assignments: how many of those went, or None if absent."""

@@ -174,6 +174,53 @@ def get_experiment(
     return _one(services.experiments.get(workspace.id, experiment_id))
 
 
+class AllocationOut(BaseModel):
+    """An experiment's traffic weights now and, for a thompson one, the bandit's report."""
+
+    model_config = ConfigDict(extra="allow")
+    mode: str = Field(description="fixed | thompson")
+    weights: dict[str, float] = Field(description="The weights new units are hashed onto")
+    allocation: dict[str, Any] | None = Field(
+        None, description="thompson: reason (burn_in | thompson), probability_best, units, at"
+    )
+    report: dict[str, Any] | None = Field(
+        None, description="thompson: expected regret, best variant and its uplift with its CI"
+    )
+
+
+@router.get(
+    "/{experiment_id}/allocation",
+    responses={200: _answer(AllocationOut, "Weights now, and the bandit's report"), **_ONE},
+    summary="An experiment's allocation: its weights now and (thompson) regret and uplift",
+)
+def get_allocation(
+    experiment_id: ExperimentId, workspace: SecretWorkspace, services: ServicesDep
+) -> JSON:
+    record = services.experiments.get(workspace.id, experiment_id)
+    experiment = record.experiment
+    variations = [v.id for v in experiment.variations]
+    current = services.experiments.running(workspace.id)
+    running = next(
+        (r for r in [*current.by_experience.values(), *current.by_placement.values()]
+         if r.experiment.id == experiment.id),
+        None,
+    )  # fmt: skip
+    weights = running.weights if running is not None and running.weights else None
+    saved = [v.weight for v in experiment.variations]
+    shares = weights or tuple(w / sum(saved) for w in saved)
+    thompson = experiment.allocation.mode == "thompson"
+    return JSON(
+        {
+            "mode": experiment.allocation.mode,
+            "weights": dict(zip(variations, shares, strict=True)),
+            "allocation": record.allocation if thompson else None,
+            "report": services.allocator().report(workspace.id, experiment)
+            if thompson and record.started_at is not None
+            else None,
+        }
+    )
+
+
 @router.put(
     "/{experiment_id}",
     responses={200: _answer(ExperimentOut, "Replaced; its state unchanged"), **_STATE},
