@@ -21,6 +21,8 @@ from relevo.decide.recorder import ExposureRecorder
 from relevo.decide.service import Decider, DecisionParts
 from relevo.decide.tokens import token_key
 from relevo.experiences.service import Experiences
+from relevo.experiments.allocation import AllocationThread, Allocator
+from relevo.experiments.analysis.service import ExperimentAnalysis
 from relevo.experiments.service import Experiments
 from relevo.identity.identities import Identity
 from relevo.profiles.lifecycle import LifecycleThresholds
@@ -40,6 +42,7 @@ from relevo.storage.catalog_store import CatalogStore
 from relevo.storage.database import Database
 from relevo.storage.erasure_store import Erased, ErasureStore
 from relevo.storage.experience_store import ExperienceStore
+from relevo.storage.experiment_data import ExperimentDataStore
 from relevo.storage.experiment_store import ExperimentStore
 from relevo.storage.exposure_store import ExposureStore
 from relevo.storage.ingest_store import IngestStore
@@ -219,6 +222,13 @@ class Services:
     def audience_job_thread(self) -> AudienceJobThread:
         """In every server process; the one holding the job's lease runs it."""
         return AudienceJobThread(self.audience_job)
+
+    def allocator(self) -> Allocator:
+        return Allocator(self.experiments.store, ExperimentAnalysis(ExperimentDataStore(self.db)))
+
+    def allocation_thread(self) -> AllocationThread:
+        """Beside the audience job: thompson experiments' weights, a round a minute."""
+        return AllocationThread(self.allocator())
 
     def erasure_watcher(self) -> ErasureWatcher:
         return ErasureWatcher(self.erasures, self.recommendations.bundles, self.settings)
