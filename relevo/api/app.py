@@ -65,13 +65,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # (with --workers N both run in the supervisor, which serves no app). Of several
         # processes, the one holding the job's lease runs it.
         audience_job = services.audience_job_thread() if settings.run_materializer else None
-        if audience_job is not None:
+        allocation = services.allocation_thread() if settings.run_materializer else None
+        if audience_job is not None and allocation is not None:
             audience_job.start()
+            allocation.start()
         try:
             async with services.db.async_reads_open():
                 yield
         finally:
-            if audience_job is not None:
+            if audience_job is not None and allocation is not None:
+                allocation.stop()
                 audience_job.stop()
             erasures.stop()
             if background is not None:
