@@ -67,7 +67,7 @@ def serve(
             serve_one(host, port)
             return
         os.environ["RELEVO_WORKERS"] = str(workers)  # each worker's share of the rate limits
-        background = audience_job = None
+        background = audience_job = allocation = None
         if services.settings.run_materializer:
             # The supervisor process is idle: it folds events into profiles and runs the
             # audience job, so no worker shares its interpreter lock with either.
@@ -77,11 +77,15 @@ def serve(
             background.start()
             audience_job = services.audience_job_thread()
             audience_job.start()
+            allocation = services.allocation_thread()  # thompson experiments' weights
+            allocation.start()
         try:
             WorkerPool(host, port, workers).run()
         finally:
             if audience_job is not None:
                 audience_job.stop()
+            if allocation is not None:
+                allocation.stop()
             if background is not None:
                 background.stop()
 
