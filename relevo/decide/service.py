@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from relevo.audiences.behaviour import behaviour_answer
 from relevo.audiences.context import request_context
@@ -38,10 +38,12 @@ from relevo.experiences.service import Experiences, LiveExperience
 from relevo.experiments.exposure import EXPERIMENT_VIEWED, exposure_message_id
 from relevo.experiments.running import RunningSet
 from relevo.identity.identities import Identity
+from relevo.recs.service import Signals
 from relevo.tracking.jobs import IngestJob, StoredBatch
 from relevo.tracking.messages import TrackedMessage
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_PLACEMENTS = 20
 PROFILE_ID = "profile_id"  # a lookup by profile id, as an e-mail link's token proves one
@@ -95,6 +97,10 @@ class Decision:
 
 def new_decision_id() -> str:
     return f"dec_{uuid.uuid4().hex}"
+
+
+async def _nothing(value: T) -> T:
+    return value
 
 
 def _primitive(value: Any) -> bool:
@@ -181,7 +187,8 @@ class Decider:
         now_ms: int,
         capped: Sequence[str],
         tested: tuple[RunningSet, list[str], list[str]] | None,
-    ) -> tuple[VisitorState, Identity | None, list[str]]:
+        wants_signals: bool,
+    ) -> tuple[VisitorState, Identity | None, list[str], Signals | None]:
         matched, found = await self._person(request)
         context = request_context(request.context, now_ms)
         if found is not None:
@@ -200,19 +207,23 @@ class Decider:
             else frozenset(a.id for a in matching(every, document, computed, now_ms, timeout))
         )
         keys = visitor_keys(self.token_key(request.workspace_id), request.identity, profile_id)
-        rows: dict[str, list[Any]] = {}
-        stored: dict[str, str] = {}
+        # What follows the person's read needs only their profile: read concurrently.
         if capped:
             await self.recorder.written(request.workspace_id, keys)
-        if capped and tested is not None and profile_id is not None:
-            rows, stored = await asyncio.gather(
-                self.exposures.counts_awaited(request.workspace_id, keys),
-                self.experiments.assigned_awaited(request.workspace_id, profile_id),
-            )
-        elif capped:
-            rows = await self.exposures.counts_awaited(request.workspace_id, keys)
-        elif tested is not None and profile_id is not None:
-            stored = await self.experiments.assigned_awaited(request.workspace_id, profile_id)
+        counts = (
+            self.exposures.counts_awaited(request.workspace_id, keys) if capped else _nothing({})
+        )
+        assignments = (
+            self.experiments.assigned_awaited(request.workspace_id, profile_id)
+            if tested is not None and profile_id is not None
+            else _nothing({})
+        )
+        signals = (
+            self.blocks.signals(request.workspace_id, matched or request.identity)
+            if wants_signals
+            else _nothing(None)
+        )
+        rows, stored, read_signals = await asyncio.gather(counts, assignments, signals)
         arms = NO_ARMS
         if tested is not None:
             running, experience_ids, placement_ids = tested
@@ -235,7 +246,7 @@ class Decider:
             exposures={e: frequency.seen(r, session, now_ms) for e, r in rows.items()},
             arms=arms,
         )
-        return visitor, matched, keys
+        return visitor, matched, keys, read_signals
 
     # -- the decision --------------------------------------------------------------------------
     async def decide(self, request: DecideRequest, now_ms: int) -> Decision:
@@ -270,7 +281,20 @@ class Decider:
             if touches(running, experience_ids, placement_ids)
             else None
         )
-        visitor, matched, keys = await self._visitor(request, now_ms, capped, tested)
+        # The visitor's recent product events, read with their counters when any block might
+        # need them (a block whose experiences all turn out ineligible wastes that one read).
+        wants_signals = any(
+            placement.recommendations is not None
+            or any(
+                v.recommendations is not None or v.interactive is not None
+                for e in found
+                for v in e.experience.variants
+            )
+            for placement, found in wanted
+        )
+        visitor, matched, keys, signals = await self._visitor(
+            request, now_ms, capped, tested, wants_signals
+        )
         plans = []
         for placement, found in wanted:
             judged = [judge(e, visitor) for e in found]
@@ -294,9 +318,7 @@ class Decider:
             _cart_ids(visitor.document.get("context") or {}),
             now_ms,
             request.browser,
-            await self.blocks.signals(request.workspace_id, signals_identity)
-            if needs_signals
-            else None,
+            signals if needs_signals else None,
             visitor.audience_ids,
         )
         failures, problems = self.engine.fill(
