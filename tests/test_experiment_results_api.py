@@ -142,6 +142,8 @@ def test_a_bad_period_is_a_400_naming_it(shop: Api, params: dict[str, str], name
 def test_unknown_experiments_and_keys(shop: Api) -> None:
     missing = shop.client.get("/v1/experiments/nope/results", headers=shop.secret_auth)
     assert missing.status_code == 404 and "nope" in missing.json()["error"]["message"]
+    nul = shop.client.get("/v1/experiments/a%00b/results", headers=shop.secret_auth)
+    assert nul.status_code == 404, nul.text
     assert shop.client.get("/v1/holdout/report", headers=shop.secret_auth).status_code == 404
     public = shop.client.get("/v1/experiments/hero-copy/results", headers=shop.write_auth)
     assert public.status_code in (401, 403)

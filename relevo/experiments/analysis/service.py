@@ -96,7 +96,10 @@ class ExperimentAnalysis:
         self.data = data
 
     def plan(self, workspace_id: int, experiment_id: str) -> tuple[AnalysisPlan, str]:
-        stored = self.data.experiment(workspace_id, experiment_id)
+        # No saved id holds a NUL (PostgreSQL refuses one in text): it names nothing.
+        stored = (
+            None if "\x00" in experiment_id else self.data.experiment(workspace_id, experiment_id)
+        )
         if stored is None:
             raise ExperimentNotFound(f"no experiment {experiment_id!r} in this workspace")
         plan = plan_from_definition(
