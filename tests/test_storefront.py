@@ -122,6 +122,24 @@ def test_every_seeded_placement_and_experience_saves(shop: Shop) -> None:
     }
 
 
+def test_the_seeded_experiments_are_drafts_with_their_hypotheses_and_start(shop: Shop) -> None:
+    assert shop.seeded.experiments == 2
+    experiments = {e["id"]: e for e in shop.api.get("/v1/experiments")["experiments"]}
+    assert {"loyalty-offer-test", "for-you-strategy"} <= set(experiments)
+    for experiment_id in ("loyalty-offer-test", "for-you-strategy"):
+        seeded = experiments[experiment_id]
+        assert seeded["status"] == "draft"
+        assert all(seeded["hypothesis"][part] for part in ("what", "who", "why"))
+        started = shop.api.client.post(
+            f"/v1/experiments/{experiment_id}/start", headers=shop.api.secret_auth
+        )
+        assert started.status_code == 200, started.text
+    # Loading the demo again keeps a started experiment as it is.
+    again = seed_demo(shop.api.services, shop.keys.workspace.id, [])
+    assert again.experiments == 0
+    assert shop.api.get("/v1/experiments/for-you-strategy")["status"] == "running"
+
+
 def _items(answer: Any, key: str) -> list[dict[str, Any]]:
     return list(answer[key] if isinstance(answer, dict) else answer)
 

@@ -23,6 +23,7 @@ from relevo.demo.uci_retail import demo_messages, demo_products
 from relevo.services import Services
 
 EXPERIENCES_PATH = Path(__file__).with_name("experiences.json")
+EXPERIMENTS_PATH = Path(__file__).with_name("experiments.json")
 TRADE_ACCOUNT = "harbour-trade"
 TRADE_ACCOUNT_NAME = "Harbour Interiors (trade)"
 TRADE_DISCOUNT = Decimal("0.80")  # the trade price list: 20% under the list price
@@ -171,6 +172,7 @@ class Seeded:
     trade_prices: int = 0
     placements: int = 0
     experiences: int = 0
+    experiments: int = 0
 
 
 def seed_demo(services: Services, workspace_id: int, catalog: Sequence[Product]) -> Seeded:
@@ -189,4 +191,11 @@ def seed_demo(services: Services, workspace_id: int, catalog: Sequence[Product])
     for experience in shipped["experiences"]:
         services.experiences.upsert_experience(workspace_id, experience)
         seeded.experiences += 1
+    # Experiments ship as drafts, each with its hypothesis (what, for whom, why): a person
+    # starts one to see it split the visitors. One that was started keeps its state.
+    for experiment in json.loads(EXPERIMENTS_PATH.read_text(encoding="utf-8"))["experiments"]:
+        found = services.experiments.find(workspace_id, experiment["id"])
+        if found is None or found.status == "draft":
+            services.experiments.upsert(workspace_id, experiment)
+            seeded.experiments += 1
     return seeded
