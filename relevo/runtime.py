@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -40,6 +42,26 @@ def freeze_loaded() -> None:
     does nothing, so their garbage stays collectable."""
     if _tuned:
         gc.freeze()
+
+
+BACKGROUND_NICENESS = 10
+
+
+def background_thread_priority() -> None:
+    """The calling thread yields the cores to request handling: its nice value is raised.
+
+    On Linux a thread has a nice value of its own (setpriority on its thread id), so the
+    materializer, the audience job and the allocation job can run behind the workers' requests
+    when the cores are busy, and at full speed when they are not. Elsewhere, or where the
+    call is refused, nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        thread = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, current + BACKGROUND_NICENESS))
+    except OSError:
+        return
 
 
 @contextmanager

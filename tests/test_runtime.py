@@ -3,8 +3,12 @@ process-wide, and this one runs the tests."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
+
+from relevo.runtime import BACKGROUND_NICENESS, background_thread_priority
 
 PROBE = """
 import gc
@@ -27,3 +31,18 @@ def test_what_a_server_loads_is_frozen_out_of_collections_and_nothing_elsewhere(
     assert before == 0  # not a server: freeze_loaded leaves the collector alone
     assert after_tuning > 0  # start-up's survivors
     assert after_loading >= after_tuning + 10_000  # the loaded cards joined them
+
+
+def test_a_background_thread_runs_behind_request_handling_and_only_it() -> None:
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen: list[int] = []
+
+    def background() -> None:
+        background_thread_priority()
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    thread.join()
+    assert seen == [min(19, main + BACKGROUND_NICENESS)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main  # not the caller's

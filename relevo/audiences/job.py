@@ -37,6 +37,7 @@ from relevo.audiences.records import MembershipSource
 from relevo.audiences.service import Audiences, reads_interests
 from relevo.audiences.vectorised import Vectorised
 from relevo.audiences.webhook_urls import WebhookSender
+from relevo.runtime import background_thread_priority
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +274,7 @@ class AudienceJobThread:
         return self.job.store.try_job_lease(self.owner, int(time.time() * 1000), LEASE_SECONDS)
 
     def _run(self) -> None:
+        background_thread_priority()  # behind request handling when the cores are busy
         while not self._stop.wait(JOB_SECONDS):
             try:
                 now = int(time.time() * 1000)

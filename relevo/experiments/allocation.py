@@ -35,6 +35,7 @@ from relevo.experiments.stats.bandit import (
     thompson_weights,
 )
 from relevo.experiments.stats.statistics import ProportionStatistic, SampleMeanStatistic
+from relevo.runtime import background_thread_priority
 from relevo.storage.experiment_store import StoredExperiment
 
 log = logging.getLogger(__name__)
@@ -174,5 +175,6 @@ class AllocationThread:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        background_thread_priority()  # behind request handling when the cores are busy
         while not self._stop.wait(self.every):
             self.allocator.run_once()

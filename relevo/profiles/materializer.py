@@ -22,7 +22,7 @@ from relevo.catalog.seen import PRODUCT_EVENTS, products_in_event
 from relevo.profiles.records import Head, ProfileRow, ProfileSource, ProfileUpdate, StoredEvent
 from relevo.profiles.state import ProfileRules, apply_event, is_system_event, record_overflow
 from relevo.profiles.traits import TraitChange, apply_traits
-from relevo.runtime import collections_paused
+from relevo.runtime import background_thread_priority, collections_paused
 
 log = logging.getLogger(__name__)
 KNOWN_PRODUCTS_LIMIT = 500_000
@@ -246,6 +246,7 @@ class MaterializerThread:
         self.materializer.store.release_lease()
 
     def _run(self) -> None:
+        background_thread_priority()  # behind request handling when the cores are busy
         store = self.materializer.store
         while not self._stop.is_set():
             try:
