@@ -16,6 +16,8 @@ from sqlalchemy import select
 from relevo.experiments.assignment import hash_unit
 from relevo.storage import schema as t
 from tests.conftest import Api
+from tests.test_recs_api import _shop_history, _train
+from tests.test_rules_api import CATALOG, ON_SALE, _eventually, _save, _upsert
 
 HERO = {"id": "home-hero", "kind": "banner", "default": {"content": {"headline": "Welcome"}}}
 SIMILAR = {"id": "pdp-similar", "kind": "recommendations",
@@ -213,3 +215,51 @@ def test_a_recommendation_placements_strategy_under_test(shop: Api) -> None:
     assert set(strategies) == {"as-set", "recent"}
     settle(shop)
     assert len(assignments(shop, "recs-strategy")) == 60
+
+
+def test_a_rules_off_arm_answers_without_the_workspaces_merchandising_rules(api: Api) -> None:
+
+    api.batch(_shop_history())
+    api.settle()
+    _upsert(api, CATALOG)
+    _train(api)
+    _save(api, {"id": "sale-only", "kind": "filter", "condition": ON_SALE})
+    picks = {"id": "picks", "kind": "recommendations",
+             "recommendations": {"strategy": "trending", "count": 5}}  # fmt: skip
+    post(api, "/v1/placements", picks)
+    post(api, "/v1/experiments", {
+        "id": "rules-test", "name": "Rules", "hypothesis": HYPOTHESIS, "kind": "placement",
+        "placement": "picks", "goals": GOALS,
+        "variations": [{"id": "rules-on", "recommendations": None},
+                       {"id": "rules-off", "recommendations": None, "merchandising": False}],
+    })  # fmt: skip
+    post(api, "/v1/experiments/rules-test/start")
+    on_sale = {p["product_id"] for p in CATALOG if "sale_price" in p}
+    seen: Counter[str] = Counter()
+    for n in range(40):
+        answer = _eventually(
+            lambda n=n: decide(api, {"anonymousId": f"m{n}", "debug": True}, ["picks"]),
+            lambda a: bool(a["placements"]["picks"]["recommendations"]),
+        )
+        [arm] = answer["debug"]["placements"]["picks"]["experiments"]
+        items = {i["product_id"] for i in answer["placements"]["picks"]["recommendations"]["items"]}
+        seen[arm["variation"]] += 1
+        if arm["variation"] == "rules-on":
+            assert items <= on_sale, items  # the sale-only filter applied
+        else:
+            assert items - on_sale, items  # the same block without it
+    assert set(seen) == {"rules-on", "rules-off"}
+
+
+def test_merchandising_off_is_a_placement_experiments_switch(shop: Api) -> None:
+    body = {
+        **EXPERIMENT,
+        "id": "bad",
+        "variations": [
+            {"id": "a", "variant": "a"},
+            {"id": "b", "variant": "b", "merchandising": False},
+        ],
+    }
+    response = shop.client.post("/v1/experiments", json=body, headers=shop.secret_auth)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("variations[1].merchandising")

@@ -144,15 +144,17 @@ class Blocks:
         block: RecommendationBlock,
         placement_id: str,
         quiz: tuple[Quiz, Mapping[str, str]] | None = None,
+        merchandising: bool = True,
     ) -> Block:
         """The block's items (possibly none: the caller falls back). Raises for a strategy
-        this server does not know (UnknownStrategy)."""
+        this server does not know (UnknownStrategy). ``merchandising=False``: without the
+        workspace's merchandising rules (an experiment's "rules off" arm)."""
         rules = quiz_rules(quiz[0], quiz[1]) if quiz is not None else []
-        outcome = self._ask(request, block, placement_id, rules)
+        outcome = self._ask(request, block, placement_id, rules, merchandising)
         if not outcome.items and quiz is not None and rules:
             # Filters that leave nothing: the answers still order what there is.
             rules = quiz_rules(quiz[0], quiz[1], filters=False)
-            outcome = self._ask(request, block, placement_id, rules)
+            outcome = self._ask(request, block, placement_id, rules, merchandising)
         return Block(outcome, block.strategy, rules)
 
     def _ask(
@@ -161,6 +163,7 @@ class Blocks:
         block: RecommendationBlock,
         placement_id: str,
         rules: Sequence[Rule],
+        merchandising: bool = True,
     ) -> Outcome:
         context = Context(request.product_id, request.cart, None, None, placement_id)
         exclude = block.exclude
@@ -177,6 +180,7 @@ class Blocks:
             signals=request.signals,
             audiences=request.audiences,
             extra_rules=rules,
+            workspace_rules=merchandising,
         )
 
     def cards(self, workspace_id: int, blocks: Sequence[Block]) -> dict[str, dict[str, Any] | None]:

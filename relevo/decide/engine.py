@@ -69,6 +69,7 @@ class Attempt:
     quiz: tuple[Quiz, dict[str, str]] | None = None
     answered: Block | None = None
     failure: tuple[str, str] | None = None  # (code, message)
+    merchandising: bool = True  # False: a "rules off" arm answers without the workspace's rules
 
 
 @dataclass
@@ -149,6 +150,8 @@ def _attempt(plan: PlacementPlan, visitor: VisitorState) -> Attempt | None:
     if arm is not None and block is not None:
         plan.arms.append(arm)  # a recommendation placement's settings under test
         block = arm.variation.recommendations or block
+        return Attempt(plan.placement, None, None, block,
+                       merchandising=arm.variation.merchandising)  # fmt: skip
     return Attempt(plan.placement, None, None, block)
 
 
@@ -216,8 +219,9 @@ class Engine:
             return
         try:
             answered = self.blocks.answer(
-                request, attempt.block, attempt.placement.id, attempt.quiz
-            )
+                request, attempt.block, attempt.placement.id, attempt.quiz,
+                merchandising=attempt.merchandising,
+            )  # fmt: skip
         except RelevoError as error:
             attempt.failure = ("recommendations_failed", error.message)
             return

@@ -90,6 +90,9 @@ class Variation(_Strict):
     weight: float = Field(1.0, ge=0, le=1e6)
     variant: str | None = Field(None, pattern=VARIATION_ID)  # kind experience; None: control
     recommendations: RecommendationBlock | None = None  # kind placement; None: as placed
+    # kind placement: false answers the block without the workspace's merchandising rules
+    # (a "rules off" arm; a B2B account's assortment still applies: it is a contract).
+    merchandising: bool = True
 
 
 class Allocation(_Strict):
@@ -216,11 +219,12 @@ def _check_subject(experiment: Experiment) -> None:
         if experiment.placement is not None:
             raise ValueError("placement: an experience experiment names its experience only")
         for number, v in enumerate(variations):
-            if v.recommendations is not None:
+            if v.recommendations is not None or not v.merchandising:
+                part = "recommendations" if v.recommendations is not None else "merchandising"
                 raise ValueError(
-                    f"variations[{number}].recommendations: an experience's variations name "
-                    "a variant (or null for the control); recommendations are a placement "
-                    "experiment's"
+                    f"variations[{number}].{part}: an experience's variations name "
+                    "a variant (or null for the control); recommendations and merchandising "
+                    "are a placement experiment's"
                 )
     elif kind == "placement":
         if experiment.placement is None:

@@ -208,10 +208,11 @@ class Recommendations:
         now_ms: int,
         audiences: frozenset[str] | None = None,
         extra_rules: Sequence[Rule] = (),
+        workspace_rules: bool = True,
     ) -> Merchandising | None:
         if self.rules is None:
             return None
-        rules = self.rules.rules(workspace_id)
+        rules = self.rules.rules(workspace_id) if workspace_rules else []
         if not rules and not extra_rules and not any(t.has_assortment for t in terms):
             return None
         catalog = self.rules.catalog(workspace_id, bundle.version, bundle.items.item_ids)
@@ -278,13 +279,15 @@ class Recommendations:
         signals: Signals | None = None,
         audiences: frozenset[str] | None = None,
         extra_rules: Sequence[Rule] = (),
+        workspace_rules: bool = True,
     ) -> Outcome:
         """``audience``: trending (asked for, or as a fallback) counts that audience's members
         first; ``browser``: asked with a browser key (small audiences are not shown).
         ``signals`` (``visitor_signals``) and ``audiences`` (the ids the visitor is in):
         already read by the caller, so a request of several blocks reads the visitor once;
         ``extra_rules``: rules of this request only (a quiz's filters and boosts), applied
-        before the workspace's."""
+        before the workspace's; ``workspace_rules=False``: without the workspace's rules (an
+        experiment's "rules off" arm; account assortments still apply)."""
         if strategy not in STRATEGIES:
             raise UnknownStrategy(
                 f"unknown strategy {strategy!r}; available: {', '.join(sorted(STRATEGIES))}",
@@ -303,7 +306,7 @@ class Recommendations:
         terms = self.account_terms(workspace_id, profile_id)
         merchandising = self._merchandising(
             workspace_id, bundle, strategy, context, profile_id, terms, now_ms, audiences,
-            extra_rules,
+            extra_rules, workspace_rules,
         )  # fmt: skip
         unknown: list[str] = []
 
