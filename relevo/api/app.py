@@ -35,7 +35,9 @@ from relevo.api.routes import (
 )
 from relevo.api.storable_params import StorableParameters
 from relevo.api.timing import ServerTiming
+from relevo.audiences.job import AudienceJobThread
 from relevo.errors import RelevoError
+from relevo.experiments.allocation import AllocationThread
 from relevo.services import Services
 from relevo.settings import Settings
 from relevo.tracking.writer import store_unavailable
@@ -64,18 +66,19 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # run judges thousands of profiles and would hold this event loop's interpreter lock
         # (with --workers N both run in the supervisor, which serves no app). Of several
         # processes, the one holding the job's lease runs it.
-        audience_job = services.audience_job_thread() if settings.run_materializer else None
-        allocation = services.allocation_thread() if settings.run_materializer else None
-        if audience_job is not None and allocation is not None:
-            audience_job.start()
-            allocation.start()
+        jobs: list[AudienceJobThread | AllocationThread] = (
+            [services.audience_job_thread(), services.allocation_thread()]
+            if settings.run_materializer
+            else []
+        )
+        for job in jobs:
+            job.start()
         try:
             async with services.db.async_reads_open():
                 yield
         finally:
-            if audience_job is not None and allocation is not None:
-                allocation.stop()
-                audience_job.stop()
+            for job in reversed(jobs):
+                job.stop()
             erasures.stop()
             if background is not None:
                 background.stop()

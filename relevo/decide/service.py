@@ -300,16 +300,6 @@ class Decider:
             judged = [judge(e, visitor) for e in found]
             eligible = iter([j for j in judged if j.eligible])
             plans.append(PlacementPlan(placement, judged, eligible))
-        needs_signals = any(
-            p.placement.recommendations is not None
-            or any(
-                v.recommendations is not None or v.interactive is not None
-                for j in p.judged
-                if j.eligible
-                for v in j.experience.variants
-            )
-            for p in plans
-        )
         signals_identity = matched or request.identity
         blocks = BlockRequest(
             request.workspace_id,
@@ -318,7 +308,7 @@ class Decider:
             _cart_ids(visitor.document.get("context") or {}),
             now_ms,
             request.browser,
-            signals if needs_signals else None,
+            signals,  # None unless a placement or experience here has a block
             visitor.audience_ids,
         )
         failures, problems = self.engine.fill(
