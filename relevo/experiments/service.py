@@ -386,7 +386,7 @@ def _compile(records: list[ExperimentRecord]) -> RunningSet:
     for record in ordered:
         experiment = record.experiment
         live = RunningExperiment(
-            experiment, record.status, record.winner, record.started_at, _weights(record)
+            experiment, record.status, record.winner, record.started_at, allocated_weights(record)
         )
         if experiment.kind == "holdout":
             if record.status == "running" and experiment.variations[0].weight > 0:
@@ -398,7 +398,7 @@ def _compile(records: list[ExperimentRecord]) -> RunningSet:
     return RunningSet(by_experience, by_placement, holdout)
 
 
-def _weights(record: ExperimentRecord) -> tuple[float, ...] | None:
+def allocated_weights(record: ExperimentRecord) -> tuple[float, ...] | None:
     """A thompson experiment's current weights, when the allocation job has set them."""
     allocation = record.allocation or {}
     weights = allocation.get("weights")

@@ -15,7 +15,7 @@ from relevo.api.responses import JSON
 from relevo.api.segment_schema import _inline_refs, error_responses
 from relevo.errors import RelevoError
 from relevo.experiments.model import MAX_HOLDOUT_SHARE, Experiment, Goal, Status
-from relevo.experiments.service import ExperimentRecord
+from relevo.experiments.service import ExperimentRecord, allocated_weights
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 holdout_router = APIRouter(prefix="/v1/holdout", tags=["experiments"])
@@ -199,13 +199,9 @@ def get_allocation(
     record = services.experiments.get(workspace.id, experiment_id)
     experiment = record.experiment
     variations = [v.id for v in experiment.variations]
-    current = services.experiments.running(workspace.id)
-    running = next(
-        (r for r in [*current.by_experience.values(), *current.by_placement.values()]
-         if r.experiment.id == experiment.id),
-        None,
-    )  # fmt: skip
-    weights = running.weights if running is not None and running.weights else None
+    # What decisions hash new units onto: a served experiment's allocated weights, if any.
+    served = record.status in ("running", "shipped")
+    weights = allocated_weights(record) if served else None
     saved = [v.weight for v in experiment.variations]
     shares = weights or tuple(w / sum(saved) for w in saved)
     thompson = experiment.allocation.mode == "thompson"
